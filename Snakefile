@@ -1,0 +1,25 @@
+# HyperFace: synthetic face-recognition datasets by packing identities on the embedding sphere.
+# The DAG, layout and config interface are described in README.md and config/README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/tiny_models.smk"
+include: "workflow/rules/gallery.smk"
+include: "workflow/rules/pack.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.summary.output,

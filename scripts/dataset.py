@@ -1,0 +1,12 @@
+"""Rule dataset: merge and filter the aligned shards into dataset.parquet."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
+
+from hyperface.runtime import setup_job
+from hyperface.stages.dataset import build_dataset
+
+setup_job(snakemake.log[0])
+p = snakemake.params
+build_dataset(list(snakemake.input), snakemake.output[0], n_identities=p.n_identities,
+              holdout_identities=p.holdout_identities, **p.dataset)

@@ -1,0 +1,12 @@
+"""Rule gallery_shard: one shard of gallery faces and their embeddings."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
+
+from hyperface.runtime import pick_device, setup_job
+from hyperface.stages.gallery import gallery_shard
+
+setup_job(snakemake.log[0], snakemake.threads)
+p = snakemake.params
+gallery_shard(range(*p.indices), snakemake.output.manifest, snakemake.output.images, p.root,
+              seed=p.seed, gallery=p.gallery, embedder=p.embedder, device=pick_device(p.device))

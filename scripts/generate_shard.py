@@ -1,0 +1,13 @@
+"""Rule generate_shard: Arc2Face images for one shard of identities."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
+
+from hyperface.runtime import pick_device, setup_job
+from hyperface.stages.generate import generate_shard
+
+setup_job(snakemake.log[0], snakemake.threads)
+p = snakemake.params
+generate_shard(snakemake.input.references, range(*p.identities), snakemake.output.manifest,
+               snakemake.output.images, p.root, seed=p.seed, params=dict(p.generation),
+               device=pick_device(p.device))

@@ -1,0 +1,33 @@
+"""Checks across config keys that JSON Schema cannot express, run when the Snakefile is parsed.
+
+Every message names the key(s) at fault, so a bad config fails before any job runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def config_errors(config: dict[str, Any]) -> list[str]:
+    errors = []
+    gallery, packing = config["gallery"], config["packing"]
+    generation, evaluation = config["generation"], config["evaluation"]
+    n_id = packing["n_identities"]
+    if packing["init"] == "gallery" and gallery["size"] < n_id:
+        errors.append(f"packing.n_identities ({n_id}) exceeds gallery.size ({gallery['size']}); "
+                      "packing.init: gallery starts each identity from a gallery face")
+    if packing["batch_size"] is not None and packing["batch_size"] > n_id:
+        errors.append(f"packing.batch_size ({packing['batch_size']}) exceeds packing.n_identities ({n_id})")
+    holdout = evaluation["holdout_identities"]
+    if holdout and not 2 <= holdout < n_id:
+        errors.append(f"evaluation.holdout_identities ({holdout}) must be 0, or at least 2 and less "
+                      f"than packing.n_identities ({n_id})")
+    if holdout and generation["images_per_identity"] < 2:
+        errors.append("evaluation.holdout_identities needs generation.images_per_identity >= 2 "
+                      "to form genuine pairs")
+    if holdout and "holdout" in evaluation["benchmarks"]:
+        errors.append("evaluation.benchmarks: the name 'holdout' is reserved for the held-out "
+                      "identities benchmark")
+    if generation["resolution"] % 8:
+        errors.append(f"generation.resolution ({generation['resolution']}) must be a multiple of 8")
+    return errors

@@ -1,0 +1,90 @@
+"""Face embedders: aligned 112x112 RGB uint8 crops -> unit-norm identity embeddings.
+
+Colour order: the whole package passes RGB uint8 images; insightface's ArcFace expects BGR and does
+its own (x - 127.5) / 127.5 scaling, so the conversion happens here and only here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from hyperface.loading import WeightsError, load_state_dict, load_strict, require
+
+BACKENDS = ("insightface", "facenet")
+
+
+class Embedder(Protocol):
+    dim: int
+
+    def embed(self, faces: list[np.ndarray]) -> np.ndarray: ...
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class InsightFaceEmbedder:
+    """An ArcFace ONNX model (e.g. Arc2Face's ``arcface.onnx``) run through insightface."""
+
+    def __init__(self, weights: str | Path, *, device: str = "cpu", batch_size: int = 64):
+        import insightface
+
+        path = require(weights, "ArcFace ONNX model")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") \
+            else ["CPUExecutionProvider"]
+        try:
+            model = insightface.model_zoo.get_model(str(path), providers=providers)
+        except Exception as err:
+            raise WeightsError(f"{path}: cannot load as an ONNX model ({type(err).__name__}: {err})") from err
+        if model is None or getattr(model, "taskname", None) != "recognition":
+            raise WeightsError(f"{path}: not a recognition model (expected (N,3,112,112) input)")
+        self.model, self.batch_size = model, batch_size
+        self.dim = int(model.output_shape[1])
+
+    def embed(self, faces: list[np.ndarray]) -> np.ndarray:
+        out = []
+        for start in range(0, len(faces), self.batch_size):
+            bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in faces[start:start + self.batch_size]]
+            out.append(self.model.get_feat(bgr))
+        return _unit(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+
+
+class FacenetEmbedder:
+    """facenet-pytorch's InceptionResnetV1 from a local state dict (safetensors or torch file)."""
+
+    dim = 512
+
+    def __init__(self, weights: str | Path, *, device: str = "cpu", batch_size: int = 64):
+        from facenet_pytorch import InceptionResnetV1
+
+        state = load_state_dict(weights)
+        classes = state["logits.weight"].shape[0] if "logits.weight" in state else None
+        model = InceptionResnetV1(classify=False, num_classes=classes)
+        if classes is None:
+            model.logits = torch.nn.Identity()
+        load_strict(model, state, weights)
+        self.model = model.eval().to(device)
+        self.device, self.batch_size = device, batch_size
+
+    @torch.no_grad()
+    def embed(self, faces: list[np.ndarray]) -> np.ndarray:
+        out = []
+        for start in range(0, len(faces), self.batch_size):
+            x = torch.from_numpy(np.stack(faces[start:start + self.batch_size])).permute(0, 3, 1, 2)
+            x = torch.nn.functional.interpolate(x.float(), size=160, mode="bilinear", align_corners=False)
+            out.append(self.model(((x - 127.5) / 128.0).to(self.device)).cpu().numpy())
+        return _unit(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+
+
+def load_embedder(backend: str, weights: str | Path, *, device: str = "cpu",
+                  batch_size: int = 64) -> Embedder:
+    if backend == "insightface":
+        return InsightFaceEmbedder(weights, device=device, batch_size=batch_size)
+    if backend == "facenet":
+        return FacenetEmbedder(weights, device=device, batch_size=batch_size)
+    raise ValueError(f"embedder.backend must be one of {BACKENDS}, got {backend!r}")

@@ -1,0 +1,81 @@
+"""Margin heads for training on identity labels: AdaFace (default), ArcFace, CosFace.
+
+AdaFace (Kim et al., CVPR 2022): the feature norm, normalised by an EMA of its batch mean and std,
+sets how much of the angular and of the additive margin a sample gets; it is a constant to the
+gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+HEADS = ("adaface", "arcface", "cosface")
+
+
+class MarginHead(nn.Module):
+    """Class centres on the sphere; subclasses turn cosines into margin-adjusted logits."""
+
+    def __init__(self, embedding_size: int, n_classes: int, s: float = 64.0, m: float = 0.4):
+        super().__init__()
+        self.kernel = nn.Parameter(torch.empty(embedding_size, n_classes).uniform_(-1, 1))
+        self.s, self.m, self.eps = s, m, 1e-3
+
+    def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
+        kernel = nn.functional.normalize(self.kernel, dim=0)
+        return (embeddings @ kernel).clamp(-1 + self.eps, 1 - self.eps)
+
+    def one_hot(self, cosine: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(cosine).scatter_(1, labels.reshape(-1, 1), 1.0)
+
+
+class AdaFace(MarginHead):
+    def __init__(self, embedding_size: int, n_classes: int, m: float = 0.4, h: float = 0.333,
+                 s: float = 64.0, t_alpha: float = 0.01):
+        super().__init__(embedding_size, n_classes, s=s, m=m)
+        self.h, self.t_alpha = h, t_alpha
+        self.register_buffer("batch_mean", torch.ones(1) * 20)
+        self.register_buffer("batch_std", torch.ones(1) * 100)
+
+    def forward(self, embeddings: torch.Tensor, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cosine = self.cosine(embeddings)
+        safe_norms = norms.clamp(0.001, 100).detach()
+        if self.training:
+            with torch.no_grad():
+                std = safe_norms.std() if len(safe_norms) > 1 else torch.zeros_like(safe_norms.mean())
+                self.batch_mean.mul_(1 - self.t_alpha).add_(self.t_alpha * safe_norms.mean())
+                self.batch_std.mul_(1 - self.t_alpha).add_(self.t_alpha * std)
+        scaler = ((safe_norms - self.batch_mean) / (self.batch_std + self.eps) * self.h).clip(-1, 1)
+        target = self.one_hot(cosine, labels)
+        theta = cosine.acos() + target * (-self.m * scaler)  # angular margin g_angle = -m * scaler
+        cosine = theta.clip(self.eps, math.pi - self.eps).cos()
+        cosine = cosine - target * (self.m + self.m * scaler)  # additive margin g_add = m * scaler + m
+        return cosine * self.s
+
+
+class ArcFace(MarginHead):
+    def __init__(self, embedding_size: int, n_classes: int, m: float = 0.5, s: float = 64.0):
+        super().__init__(embedding_size, n_classes, s=s, m=m)
+
+    def forward(self, embeddings: torch.Tensor, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
+        cosine = self.cosine(embeddings)
+        theta = cosine.acos() + self.one_hot(cosine, labels) * self.m
+        return theta.clip(self.eps, math.pi - self.eps).cos() * self.s
+
+
+class CosFace(MarginHead):
+    def __init__(self, embedding_size: int, n_classes: int, m: float = 0.35, s: float = 64.0):
+        super().__init__(embedding_size, n_classes, s=s, m=m)
+
+    def forward(self, embeddings: torch.Tensor, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
+        cosine = self.cosine(embeddings)
+        return (cosine - self.one_hot(cosine, labels) * self.m) * self.s
+
+
+def build_head(name: str, embedding_size: int, n_classes: int, **kwargs: float) -> MarginHead:
+    heads = {"adaface": AdaFace, "arcface": ArcFace, "cosface": CosFace}
+    if name not in heads:
+        raise ValueError(f"training.head must be one of {HEADS}, got {name!r}")
+    return heads[name](embedding_size, n_classes, **kwargs)

@@ -1,0 +1,146 @@
+"""Parquet manifests: one schema per stage, defined here once, with provenance in file metadata.
+
+Embeddings are ``fixed_size_list<float32>[D]`` columns; images are relative paths. File-level
+metadata records the package version, the backends used and a hash of the config section that
+produced the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hyperface import __version__
+
+META_PREFIX = "hyperface."
+
+
+def embedding_type(dim: int) -> pa.DataType:
+    return pa.list_(pa.float32(), dim)
+
+
+def _fields(dim: int, *spec: tuple[str, Any]) -> pa.Schema:
+    return pa.schema([(name, embedding_type(dim) if typ == "embedding" else typ) for name, typ in spec])
+
+
+def gallery_schema(dim: int) -> pa.Schema:
+    return _fields(dim, ("index", pa.int64()), ("image", pa.string()), ("seed", pa.int64()),
+                   ("embedding", "embedding"))
+
+
+def references_schema(dim: int) -> pa.Schema:
+    return _fields(dim, ("identity", pa.int64()), ("embedding", "embedding"),
+                   ("init_index", pa.int64()), ("nearest_gallery", pa.int64()),
+                   ("nearest_gallery_cos", pa.float32()), ("nearest_identity_cos", pa.float32()))
+
+
+def trace_schema() -> pa.Schema:
+    return pa.schema([("iteration", pa.int64()), ("min_distance", pa.float64()),
+                      ("mean_nn_distance", pa.float64()), ("regulariser", pa.float64()),
+                      ("lr", pa.float64()), ("elapsed_s", pa.float64())])
+
+
+def generated_schema(dim: int) -> pa.Schema:
+    return _fields(dim, ("identity", pa.int64()), ("sample", pa.int64()), ("image", pa.string()),
+                   ("seed", pa.int64()), ("condition", "embedding"))
+
+
+def aligned_schema(dim: int) -> pa.Schema:
+    return _fields(dim, ("identity", pa.int64()), ("sample", pa.int64()), ("image", pa.string()),
+                   ("aligned", pa.string()), ("status", pa.string()), ("face_prob", pa.float32()),
+                   ("box", pa.list_(pa.float32(), 4)), ("landmarks", pa.list_(pa.float32(), 10)),
+                   ("embedding", "embedding"), ("reference_cos", pa.float32()),
+                   ("nearest_other_cos", pa.float32()))
+
+
+def dataset_schema() -> pa.Schema:
+    return pa.schema([("identity", pa.int64()), ("label", pa.int64()), ("sample", pa.int64()),
+                      ("image", pa.string()), ("status", pa.string()),
+                      ("reference_cos", pa.float32())])
+
+
+def eval_schema() -> pa.Schema:
+    return pa.schema([("benchmark", pa.string()), ("fold", pa.int64()), ("threshold", pa.float64()),
+                      ("accuracy", pa.float64()), ("n_pairs", pa.int64())])
+
+
+def config_hash(section: Any) -> str:
+    """A stable hash of a config section, recorded with every manifest it produced."""
+    text = json.dumps(section, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _to_arrow(column: Any, typ: pa.DataType) -> pa.Array:
+    if isinstance(typ, pa.FixedSizeListType):
+        values = np.ascontiguousarray(np.asarray(column, dtype=np.float32))
+        if values.ndim != 2 or values.shape[1] != typ.list_size:
+            raise ValueError(f"expected an (n, {typ.list_size}) array, got shape {values.shape}")
+        return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), typ.list_size)
+    return pa.array(column, type=typ)
+
+
+def _metadata(meta: Mapping[str, Any] | None) -> dict[str, str]:
+    metadata = {f"{META_PREFIX}version": __version__}
+    for key, value in (meta or {}).items():
+        metadata[f"{META_PREFIX}{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return metadata
+
+
+def write_manifest(path: str | Path, columns: Mapping[str, Any], schema: pa.Schema,
+                   meta: Mapping[str, Any] | None = None) -> None:
+    """Write ``columns`` (name -> list/array) as Parquet with ``schema`` and provenance metadata."""
+    missing = [f.name for f in schema if f.name not in columns]
+    extra = [name for name in columns if name not in schema.names]
+    if missing or extra:
+        raise ValueError(f"{path}: columns do not match the schema (missing {missing}, extra {extra})")
+    arrays = [_to_arrow(columns[f.name], f.type) for f in schema]
+    table = pa.Table.from_arrays(arrays, schema=schema.with_metadata(_metadata(meta)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest as a DataFrame; fixed-size list columns become object columns of arrays."""
+    return pq.read_table(path).to_pandas()
+
+
+def read_embeddings(path: str | Path, column: str = "embedding") -> np.ndarray:
+    """The embedding column of a manifest as one (n, D) float32 array, without a Python loop."""
+    col = pq.read_table(path, columns=[column]).column(column).combine_chunks()
+    dim = col.type.list_size
+    return np.array(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    raw = pq.read_schema(path).metadata or {}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_s = key.decode()
+        if key_s.startswith(META_PREFIX):
+            name = key_s[len(META_PREFIX):]
+            text = value.decode()
+            out[name] = text if name == "version" else json.loads(text)
+    return out
+
+
+def concat_manifests(paths: list[str | Path], schema: pa.Schema, out: str | Path,
+                     meta: Mapping[str, Any] | None = None) -> pa.Table:
+    """Concatenate per-shard manifests into one file with ``schema`` (shards keep their order)."""
+    tables = [pq.read_table(p).cast(schema) for p in paths]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    columns = {name: table.column(name).combine_chunks() for name in schema.names}
+    merged = pa.Table.from_arrays(list(columns.values()), schema=schema.with_metadata(_metadata(meta)))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(merged, out)
+    return merged

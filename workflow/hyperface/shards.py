@@ -1,0 +1,31 @@
+"""Shard arithmetic, decided from the config alone so every node plans the same DAG."""
+
+from __future__ import annotations
+
+import math
+
+SHARD_WIDTH = 5  # zero-padded digits in shard names: up to 99,999 shards
+SHARD_PATTERN = rf"\d{{{SHARD_WIDTH}}}"
+
+
+def n_shards(n_items: int, shard_size: int) -> int:
+    if n_items < 0 or shard_size <= 0:
+        raise ValueError(f"need n_items >= 0 and shard_size > 0, got {n_items}, {shard_size}")
+    return math.ceil(n_items / shard_size)
+
+
+def shard_name(index: int) -> str:
+    return f"{index:0{SHARD_WIDTH}d}"
+
+
+def shard_names(n_items: int, shard_size: int) -> list[str]:
+    return [shard_name(i) for i in range(n_shards(n_items, shard_size))]
+
+
+def shard_range(shard: str | int, n_items: int, shard_size: int) -> range:
+    """The item indices of one shard; the last shard may be short."""
+    index = int(shard)
+    if not 0 <= index < n_shards(n_items, shard_size):
+        raise ValueError(f"shard {shard} out of range for {n_items} items in shards of {shard_size}")
+    start = index * shard_size
+    return range(start, min(start + shard_size, n_items))

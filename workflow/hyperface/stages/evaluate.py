@@ -1,0 +1,42 @@
+"""Evaluation stage: 10-fold verification of the trained backbone on one benchmark, and the summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hyperface import manifests
+from hyperface.evaluation import summary_table, verify
+from hyperface.training import load_backbone
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(weights: str | Path, bin_path: str | Path, out: str | Path, *, benchmark: str,
+             batch_size: int, device: str) -> None:
+    model = load_backbone(weights, device=device)
+    result = verify(model, bin_path, batch_size=batch_size, device=device)
+    k = len(result.fold_accuracy)
+    manifests.write_manifest(out, {
+        "benchmark": [benchmark] * k, "fold": np.arange(k), "threshold": result.fold_threshold,
+        "accuracy": result.fold_accuracy, "n_pairs": result.fold_pairs},
+        manifests.eval_schema(), {"tar_at_far_1e-3": result.tar_at_far})
+    log.info("%s: accuracy %.4f +- %.4f, TAR@FAR=1e-3 %.4f", benchmark, result.accuracy,
+             float(np.std(result.fold_accuracy)), result.tar_at_far)
+
+
+def summarise(per_benchmark: list[str | Path], out_parquet: str | Path, out_md: str | Path) -> pd.DataFrame:
+    rows = []
+    for path in per_benchmark:
+        folds = manifests.read_manifest(path)
+        rows.append({"benchmark": folds["benchmark"].iloc[0], "accuracy": folds["accuracy"].mean(),
+                     "std": folds["accuracy"].std(ddof=0), "n_pairs": int(folds["n_pairs"].sum()),
+                     "tar_at_far_1e-3": float(manifests.read_meta(path)["tar_at_far_1e-3"])})
+    table = pd.DataFrame(rows, columns=["benchmark", "accuracy", "std", "n_pairs", "tar_at_far_1e-3"])
+    Path(out_parquet).parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_parquet, index=False)
+    Path(out_md).write_text(summary_table(rows))
+    return table

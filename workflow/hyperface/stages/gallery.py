@@ -1,0 +1,51 @@
+"""Gallery stage: unconditional faces -> aligned crops -> embeddings, one shard at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hyperface import manifests
+from hyperface.alignment import Aligner
+from hyperface.embedders import load_embedder
+from hyperface.gallery import load_gallery_generator
+from hyperface.images import save_png
+from hyperface.runtime import Throughput, chunks, progress
+from hyperface.seeding import derive_seed
+
+
+def gallery_shard(indices: range, out_manifest: str | Path, image_dir: str | Path, root: str | Path, *,
+                  seed: int, gallery: dict, embedder: dict, device: str) -> None:
+    generator = load_gallery_generator(gallery["generator"], gallery["weights"], device=device,
+                                       steps=gallery.get("steps", 50))
+    embed = load_embedder(embedder["backend"], embedder["weights"], device=device,
+                          batch_size=embedder["batch_size"])
+    # gallery faces are embedded like every other face: aligned to the ArcFace template first
+    aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
+    root, image_dir = Path(root), Path(image_dir)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list] = {"index": [], "image": [], "seed": [], "embedding": []}
+    speed = Throughput("images")
+    batches = list(chunks(list(indices), gallery["batch_size"]))
+    for batch in progress(batches, desc="gallery batches"):
+        images = generator.generate(list(batch), seed)
+        for i, image in zip(batch, images, strict=True):
+            path = image_dir / f"{i:07d}.png"
+            save_png(image, path)
+            rows["index"].append(i)
+            rows["image"].append(str(path.relative_to(root)))
+            rows["seed"].append(derive_seed(seed, "gallery", i))
+        rows["embedding"].append(embed.embed([a.crop for a in aligner.align(images)]))
+        speed.add(len(batch))
+    rows["embedding"] = np.concatenate(rows["embedding"]) if rows["embedding"] else np.zeros((0, embed.dim))
+    manifests.write_manifest(out_manifest, rows, manifests.gallery_schema(embed.dim),
+                             {"backends": {"gallery": gallery["generator"], "embedder": embedder["backend"]},
+                              "config_hash": manifests.config_hash([seed, gallery, embedder])})
+    speed.report()
+
+
+def concat_gallery(shards: list[str | Path], out: str | Path) -> None:
+    dim = manifests.read_embeddings(shards[0]).shape[1]
+    manifests.concat_manifests(shards, manifests.gallery_schema(dim), out,
+                               manifests.read_meta(shards[0]))

@@ -1,0 +1,25 @@
+rule align_shard:
+    """MTCNN alignment to the ArcFace template, re-embedding and identity consistency."""
+    input:
+        generated=f"{R}/generated/shard-{{shard}}.parquet",
+        references=f"{R}/references.parquet",
+        weights=existing_or_built(config["embedder"]["weights"]),
+    output:
+        manifest=f"{R}/aligned/shard-{{shard}}.parquet",
+        images=directory(f"{R}/aligned/shard-{{shard}}"),
+    params:
+        root=results_root,
+        alignment=config["alignment"],
+        embedder=config["embedder"],
+        device=config["device"],
+    log:
+        f"{R}/logs/aligned/shard-{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/aligned/shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/align_shard.py"

@@ -1,0 +1,100 @@
+# Config validation, shard arithmetic and input functions. Parse-time work here is cheap and
+# deterministic: every SLURM job re-parses this file and must plan the same DAG.
+import os
+import sys
+
+from snakemake.logging import logger
+from snakemake.utils import validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+
+from hyperface.config_checks import config_errors  # noqa: E402
+from hyperface.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+_errors = config_errors(config)
+if _errors:
+    raise ValueError("invalid config:\n  " + "\n  ".join(_errors))
+
+R = config["results"].rstrip("/")
+N_IDENTITIES = config["packing"]["n_identities"]
+GALLERY_SHARDS = shard_names(config["gallery"]["size"], config["gallery"]["shard_size"])
+ID_SHARDS = shard_names(N_IDENTITIES, config["generation"]["identities_per_shard"])
+
+TINY = "resources/tiny"
+TINY_FILES = {
+    "arcface": f"{TINY}/arc2face/arcface.onnx",
+    "arc2face_unet": f"{TINY}/arc2face/arc2face",
+    "arc2face_encoder": f"{TINY}/arc2face/encoder",
+    "base_model": f"{TINY}/stable-diffusion-v1-5",
+    "ldm": f"{TINY}/ldm",
+}
+
+BENCHMARKS = dict(config["evaluation"]["benchmarks"])
+if config["evaluation"]["holdout_identities"]:
+    BENCHMARKS["holdout"] = f"{R}/eval/holdout.bin"
+
+
+wildcard_constraints:
+    shard=SHARD_PATTERN,
+    bench="|".join(BENCHMARKS) or "^$",
+
+
+def _norm(path):
+    return os.path.normpath(str(path))
+
+
+_MISSING = set()
+
+
+def existing_or_built(*paths):
+    """Model and benchmark files as inputs: those the workflow builds or that exist.
+
+    A missing real weights file is not an input (so a dry-run plans the whole DAG on a machine
+    without weights); it is reported once here and the job that needs it fails with its path
+    before doing any work.
+    """
+    built = {_norm(p) for p in TINY_FILES.values()} | {_norm(p) for p in BENCHMARKS.values()}
+    found = []
+    for path in paths:
+        if _norm(path) in built or os.path.exists(path):
+            found.append(path)
+        elif path not in _MISSING:
+            _MISSING.add(path)
+            logger.warning(f"not found (needed by the jobs that use it): {path}")
+    return found
+
+
+def results_root(wildcards, output):
+    """The results root as seen by the job, derived from its first output (storage plugins and
+    shadow directories may prefix paths, so it is never passed as a constant)."""
+    path = str(output[0])
+    return path[: path.rfind(R) + len(R)]
+
+
+def gallery_weights():
+    return existing_or_built(config["gallery"]["weights"], config["embedder"]["weights"])
+
+
+def generation_weights():
+    gen = config["generation"]
+    return existing_or_built(
+        os.path.join(gen["weights"], "arc2face"),
+        os.path.join(gen["weights"], "encoder"),
+        gen["base_model"],
+    )
+
+
+def gallery_indices(wildcards):
+    r = shard_range(wildcards.shard, config["gallery"]["size"], config["gallery"]["shard_size"])
+    return [r.start, r.stop]
+
+
+def identity_range(wildcards):
+    r = shard_range(wildcards.shard, N_IDENTITIES, config["generation"]["identities_per_shard"])
+    return [r.start, r.stop]
+
+
+def benchmark_bin(wildcards):
+    return existing_or_built(BENCHMARKS[wildcards.bench])

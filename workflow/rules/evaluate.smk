@@ -1,0 +1,37 @@
+rule evaluate:
+    """10-fold verification accuracy of the trained model on one benchmark .bin."""
+    input:
+        weights=f"{R}/train/model.safetensors",
+        bin=benchmark_bin,
+    output:
+        f"{R}/eval/{{bench}}.parquet",
+    params:
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
+    log:
+        f"{R}/logs/eval/{{bench}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/{{bench}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/evaluate.py"
+
+
+rule summary:
+    """The benchmark table, beside the paper's HyperFace numbers."""
+    input:
+        expand(f"{R}/eval/{{bench}}.parquet", bench=sorted(BENCHMARKS)),
+    output:
+        parquet=f"{R}/eval/summary.parquet",
+        md=f"{R}/eval/summary.md",
+    log:
+        f"{R}/logs/summary.log",
+    localrule: True
+    conda:
+        "../../envs/tables.yaml"
+    script:
+        "../../scripts/summary.py"

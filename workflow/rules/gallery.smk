@@ -1,0 +1,40 @@
+rule gallery_shard:
+    """Unconditional faces -> aligned crops -> embeddings for one shard of the gallery."""
+    input:
+        gallery_weights(),
+    output:
+        manifest=f"{R}/gallery/shard-{{shard}}.parquet",
+        images=directory(f"{R}/gallery/shard-{{shard}}"),
+    params:
+        indices=gallery_indices,
+        root=results_root,
+        seed=config["seed"],
+        gallery=config["gallery"],
+        embedder=config["embedder"],
+        device=config["device"],
+    log:
+        f"{R}/logs/gallery/shard-{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/gallery/shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/gallery_shard.py"
+
+
+rule gallery:
+    """All gallery shards in one manifest."""
+    input:
+        expand(f"{R}/gallery/shard-{{shard}}.parquet", shard=GALLERY_SHARDS),
+    output:
+        f"{R}/gallery.parquet",
+    log:
+        f"{R}/logs/gallery.log",
+    localrule: True
+    conda:
+        "../../envs/tables.yaml"
+    script:
+        "../../scripts/gallery.py"

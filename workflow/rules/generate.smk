@@ -1,0 +1,25 @@
+rule generate_shard:
+    """Arc2Face images for one shard of identities x images_per_identity."""
+    input:
+        references=f"{R}/references.parquet",
+        weights=generation_weights(),
+    output:
+        manifest=f"{R}/generated/shard-{{shard}}.parquet",
+        images=directory(f"{R}/generated/shard-{{shard}}"),
+    params:
+        identities=identity_range,
+        root=results_root,
+        seed=config["seed"],
+        generation=config["generation"],
+        device=config["device"],
+    log:
+        f"{R}/logs/generated/shard-{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/generated/shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/generate_shard.py"

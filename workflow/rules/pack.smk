@@ -1,0 +1,23 @@
+rule pack:
+    """HyperFace optimisation of the reference embeddings (resumable from its checkpoint)."""
+    input:
+        f"{R}/gallery.parquet",
+    output:
+        references=f"{R}/references.parquet",
+        trace=f"{R}/pack/trace.parquet",
+    params:
+        checkpoint_dir=lambda wildcards, output: os.path.dirname(output.trace),
+        seed=config["seed"],
+        packing=config["packing"],
+        device=config["device"],
+    log:
+        f"{R}/logs/pack.log",
+    benchmark:
+        f"{R}/benchmarks/pack.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/pack.py"

@@ -1,0 +1,21 @@
+rule tiny_models:
+    """Tiny random models in the real on-disk formats, for the CPU demo config."""
+    output:
+        arcface=TINY_FILES["arcface"],
+        arc2face_unet=directory(TINY_FILES["arc2face_unet"]),
+        arc2face_encoder=directory(TINY_FILES["arc2face_encoder"]),
+        base_model=directory(TINY_FILES["base_model"]),
+        ldm=directory(TINY_FILES["ldm"]),
+    params:
+        root=lambda wildcards, output: os.path.dirname(output.ldm),
+        seed=config["seed"],
+        resolution=config["tiny_models"]["resolution"],
+    log:
+        f"{R}/logs/tiny_models.log",
+    benchmark:
+        f"{R}/benchmarks/tiny_models.tsv"
+    threads: 1
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/tiny_models.py"

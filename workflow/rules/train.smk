@@ -1,0 +1,24 @@
+rule train:
+    """iResNet + margin head on the synthetic dataset (resumable from its checkpoint)."""
+    input:
+        f"{R}/dataset.parquet",
+    output:
+        weights=f"{R}/train/model.safetensors",
+        history=f"{R}/train/history.parquet",
+    params:
+        root=results_root,
+        checkpoint_dir=lambda wildcards, output: os.path.dirname(output.weights),
+        seed=config["seed"],
+        training=config["training"],
+        device=config["device"],
+    log:
+        f"{R}/logs/train.log",
+    benchmark:
+        f"{R}/benchmarks/train.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/train.py"
