@@ -8,5 +8,5 @@ from hyperface.stages.evaluate import evaluate
 
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
-evaluate(snakemake.input.weights, snakemake.input.bin[0], snakemake.output[0],
+evaluate(snakemake.input.weights, p.bin, snakemake.output[0],
          benchmark=snakemake.wildcards.bench, batch_size=p.batch_size, device=pick_device(p.device))

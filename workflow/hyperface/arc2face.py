@@ -81,7 +81,10 @@ def load_tokenizer(base_model: str | Path):
     folder = require(Path(base_model) / "tokenizer", "Stable Diffusion tokenizer folder")
     for name in ("vocab.json", "merges.txt"):
         require(folder / name, "tokenizer file")
-    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(folder)
+    except Exception as err:
+        raise WeightsError(f"{folder}: cannot load the CLIP tokenizer ({type(err).__name__}: {err})") from err
     ids = tokenizer(PROMPT, add_special_tokens=False).input_ids
     id_tokens = tokenizer.encode(ID_TOKEN, add_special_tokens=False)
     if tokenizer.unk_token_id in ids or len(id_tokens) != 1 or len(ids) != len(PROMPT.split()):

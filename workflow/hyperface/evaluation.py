@@ -112,10 +112,10 @@ def ten_fold(similarity: np.ndarray, issame: np.ndarray, n_folds: int = 10) -> V
     if n < n_folds:
         raise ValueError(f"{n} pairs cannot be split into {n_folds} folds")
     folds = np.array_split(np.arange(n), n_folds)  # contiguous folds, as the standard protocol
-    candidates = np.unique(np.concatenate([similarity, [similarity.min() - 1e-6]]))
     accs, thresholds, sizes = [], [], []
     for test in folds:
         train = np.setdiff1d(np.arange(n), test)
+        candidates = _midpoints(similarity[train])
         train_acc = [np.mean((similarity[train] > t) == issame[train]) for t in candidates]
         thr = candidates[int(np.argmax(train_acc))]
         accs.append(np.mean((similarity[test] > thr) == issame[test]))
@@ -123,6 +123,12 @@ def ten_fold(similarity: np.ndarray, issame: np.ndarray, n_folds: int = 10) -> V
         sizes.append(len(test))
     return Verification(np.array(accs), np.array(thresholds), np.array(sizes),
                         tar_at_far(similarity, issame, 1e-3))
+
+
+def _midpoints(scores: np.ndarray) -> np.ndarray:
+    """Thresholds halfway between consecutive distinct scores, plus one below and one above all."""
+    u = np.unique(scores)
+    return np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
 
 
 def tar_at_far(similarity: np.ndarray, issame: np.ndarray, far: float) -> float:

@@ -6,6 +6,7 @@ rule evaluate:
     output:
         f"{R}/eval/{{bench}}.parquet",
     params:
+        bin=lambda wildcards: BENCHMARKS[wildcards.bench],
         batch_size=config["evaluation"]["batch_size"],
         device=config["device"],
     log:

@@ -1,0 +1,71 @@
+"""Seeding, shard arithmetic, manifests and config checks."""
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hyperface import manifests, seeding, shards
+from hyperface.config_checks import config_errors
+
+from .conftest import demo_config
+
+
+def test_seeds_depend_on_stage_and_index_only():
+    assert seeding.derive_seed(0, "generate", 4711, 3) == seeding.derive_seed(0, "generate", 4711, 3)
+    others = {seeding.derive_seed(0, "generate", 4711, 4), seeding.derive_seed(1, "generate", 4711, 3),
+              seeding.derive_seed(0, "gallery", 4711, 3)}
+    assert seeding.derive_seed(0, "generate", 4711, 3) not in others
+    a = seeding.torch_generator(5, "x", 1)
+    b = seeding.torch_generator(5, "x", 1)
+    import torch
+    assert torch.equal(torch.randn(4, generator=a), torch.randn(4, generator=b))
+
+
+def test_shards_cover_every_item_once():
+    names = shards.shard_names(103, 10)
+    assert names[0] == "00000" and names[-1] == "00010" and len(names) == 11
+    covered = [i for s in names for i in shards.shard_range(s, 103, 10)]
+    assert covered == list(range(103))
+    with pytest.raises(ValueError):
+        shards.shard_range("00011", 103, 10)
+
+
+def test_manifest_round_trip_with_metadata(tmp_path):
+    emb = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    path = tmp_path / "g.parquet"
+    manifests.write_manifest(path, {"index": [0, 1, 2], "image": ["a", "b", "c"], "seed": [1, 2, 3],
+                                    "embedding": emb}, manifests.gallery_schema(8),
+                             {"backends": {"gallery": "ldm"}, "config_hash": "abc"})
+    schema = pq.read_schema(path)
+    assert schema.field("embedding").type == manifests.embedding_type(8)
+    np.testing.assert_array_equal(manifests.read_embeddings(path), emb)
+    meta = manifests.read_meta(path)
+    assert meta["backends"] == {"gallery": "ldm"} and meta["config_hash"] == "abc" and meta["version"]
+
+
+def test_manifest_rejects_wrong_columns(tmp_path):
+    with pytest.raises(ValueError, match="missing"):
+        manifests.write_manifest(tmp_path / "x.parquet", {"index": [0]}, manifests.gallery_schema(4))
+    with pytest.raises(ValueError, match="shape"):
+        manifests.write_manifest(tmp_path / "x.parquet", {"index": [0], "image": ["a"], "seed": [0],
+                                                          "embedding": np.zeros((1, 3))},
+                                 manifests.gallery_schema(4))
+
+
+def _validated(**overrides):
+    # the schema's defaults are filled by snakemake's validate; here the demo config has every key
+    return demo_config(**overrides)
+
+
+def test_demo_config_is_consistent():
+    assert config_errors(_validated()) == []
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"packing.n_identities": 100}, "packing.n_identities"),
+    ({"packing.batch_size": 1000}, "packing.batch_size"),
+    ({"evaluation.holdout_identities": 40}, "evaluation.holdout_identities"),
+    ({"evaluation.benchmarks": {"holdout": "x.bin"}}, "evaluation.benchmarks"),
+])
+def test_cross_key_errors_name_the_key(overrides, key):
+    errors = config_errors(_validated(**overrides))
+    assert errors and key in errors[0]
