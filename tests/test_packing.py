@@ -5,6 +5,9 @@ import pytest
 import torch
 from hyperface import packing
 
+# energy needs a higher temperature: at 0.1 its far-pair weights underflow and it converges slowly
+TEMPERATURE = {"hard_min": 0.01, "softmin": 0.1, "nearest_neighbour": 0.01, "energy": 0.3}
+
 
 def max_cos(x: np.ndarray) -> float:
     c = x @ x.T
@@ -21,7 +24,8 @@ def test_simplex(objective):
     # d+1 points in d dims: the regular simplex, max cosine -1/d
     d = 8
     res = packing.optimize(start(d + 1, d), alpha=0, iterations=1500, lr=0.01, lr_decay=0.5,
-                           lr_step=500, objective=objective, trace_every=500)
+                           lr_step=500, objective=objective, temperature=TEMPERATURE[objective],
+                           trace_every=500)
     assert max_cos(res.embeddings) == pytest.approx(-1 / d, abs=0.01)
 
 
@@ -30,7 +34,8 @@ def test_cross_polytope(objective):
     # 2d points in d dims: +-e_i, max cosine 0
     d = 8
     res = packing.optimize(start(2 * d, d), alpha=0, iterations=1500, lr=0.01, lr_decay=0.5,
-                           lr_step=500, objective=objective, trace_every=500)
+                           lr_step=500, objective=objective, temperature=TEMPERATURE[objective],
+                           trace_every=500)
     assert max_cos(res.embeddings) == pytest.approx(0.0, abs=0.02)
 
 
@@ -128,3 +133,28 @@ def test_bad_arguments_name_the_key():
         packing.optimize(start(5, 4), optimizer="sgd")
     with pytest.raises(ValueError, match="packing.batch_size"):
         packing.optimize(start(5, 4), batch_size=9, alpha=0)
+
+
+def test_theorem_1_minibatch_gradient_is_unbiased_for_a_mean_over_pairs():
+    # the exact expectation over all C(10, 4) = 210 mini-batches equals the full gradient
+    from itertools import combinations
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(10, 4, generator=g, dtype=torch.float64)
+    gallery = torch.nn.functional.normalize(torch.randn(7, 4, generator=g, dtype=torch.float64), dim=1)
+    kwargs = dict(objective="energy", alpha=0.5, temperature=0.5)
+    full = packing.loss_gradient(x, gallery, **kwargs)
+    batches = [torch.tensor(b) for b in combinations(range(10), 4)]
+    mean = sum(packing.loss_gradient(x, gallery, rows, **kwargs) for rows in batches) / len(batches)
+    torch.testing.assert_close(mean, full)
+
+
+def test_hard_min_minibatch_gradient_is_biased():
+    # documented: a min over a subset is not a subset of the min, so no Theorem 1 for hard_min
+    from itertools import combinations
+
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    full = packing.loss_gradient(x, None, objective="hard_min")
+    batches = [torch.tensor(b) for b in combinations(range(8), 3)]
+    mean = sum(packing.loss_gradient(x, None, rows, objective="hard_min") for rows in batches) / len(batches)
+    assert not torch.allclose(mean, full)

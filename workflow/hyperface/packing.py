@@ -8,6 +8,8 @@ blocks of the Gram matrix without autograd, so memory is O(n x chunk) and never 
 - ``softmin``: a log-sum-exp soft maximum of all pairwise cosines (temperature ``temperature``);
   every pair pushes, the closest ones hardest, so the minimum distance rises much faster.
 - ``nearest_neighbour``: mean over points of the cosine to their nearest neighbour.
+- ``energy``: mean over all pairs of exp((cos - 1) / temperature), a smooth repulsive potential;
+  being a mean over pairs, its mini-batch gradient is unbiased (the paper's Theorem 1).
 
 The regulariser is ``alpha`` x the mean cosine distance of each point to its nearest gallery
 embedding. Mini-batch note: for ``hard_min`` the mini-batch gradient is *not* an unbiased estimate
@@ -30,7 +32,7 @@ import torch
 from hyperface.runtime import StopRequest
 from hyperface.seeding import derive_seed, torch_generator
 
-OBJECTIVES = ("hard_min", "softmin", "nearest_neighbour")
+OBJECTIVES = ("hard_min", "softmin", "nearest_neighbour", "energy")
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -110,12 +112,28 @@ def _softmin_grad(xn: torch.Tensor, temperature: float, chunk_size: int | None
     return loss, grad, best, where
 
 
+def _energy_grad(xn: torch.Tensor, temperature: float, chunk_size: int | None) -> torch.Tensor:
+    """Gradient of mean_{i<j} exp((cos_ij - 1) / t), in row blocks."""
+    n = len(xn)
+    rows = _chunk_rows(n, chunk_size)
+    grad = torch.empty_like(xn)
+    pairs = n * (n - 1) / 2
+    for start in range(0, n, rows):
+        w = torch.exp((xn[start:start + rows] @ xn.T - 1.0) / temperature)
+        local = torch.arange(len(w), device=xn.device)
+        w[local, local + start] = 0.0
+        grad[start:start + rows] = (w @ xn) / (temperature * pairs)
+    return grad
+
+
 def _objective_grad(objective: str, xn: torch.Tensor, temperature: float,
                     chunk_size: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradient of the packing objective w.r.t. the unit rows, plus each row's nearest cosine."""
     if objective == "softmin":
         _, grad, best, where = _softmin_grad(xn, temperature, chunk_size)
         return grad, best, where
+    if objective == "energy":
+        return _energy_grad(xn, temperature, chunk_size), torch.empty(0), torch.empty(0)
     best, where = nearest(xn, xn, exclude_self=True, chunk_size=chunk_size)
     grad = torch.zeros_like(xn)
     if objective == "hard_min":
@@ -136,6 +154,29 @@ def _tangent(grad_unit: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     norm = x.norm(dim=1, keepdim=True)
     xn = x / norm
     return (grad_unit - (grad_unit * xn).sum(dim=1, keepdim=True) * xn) / norm
+
+
+def loss_gradient(x: torch.Tensor, gallery: torch.Tensor | None, rows: torch.Tensor | None = None, *,
+                  objective: str = "hard_min", alpha: float = 0.0, temperature: float = 0.01,
+                  chunk_size: int | None = None) -> torch.Tensor:
+    """Gradient of one iteration's loss w.r.t. the (unnormalised) points ``x``.
+
+    The objective on the rows ``rows`` (all rows when None, Algorithm 1; a mini-batch, Algorithm
+    2) plus ``alpha`` x the mean cosine distance of those rows to their nearest gallery embedding.
+    Rows outside the batch get a zero gradient.
+    """
+    xb = x if rows is None else x[rows]
+    xn = torch.nn.functional.normalize(xb, dim=1)
+    grad, _, _ = _objective_grad(objective, xn, temperature, chunk_size)
+    if gallery is not None and alpha > 0:
+        _, idx = nearest(xn, gallery, chunk_size=chunk_size)
+        grad -= alpha / len(xn) * gallery[idx]
+    full = _tangent(grad, xb)
+    if rows is None:
+        return full
+    out = torch.zeros_like(x)
+    out[rows] = full
+    return out
 
 
 def random_init(n: int, dim: int, seed: int, min_distance: float = 0.3,
@@ -270,18 +311,17 @@ def optimize(
         start_iter, trace_rows = int(state["iteration"]), list(state["trace"])
         elapsed_before = float(state["elapsed_s"])
 
-    def regulariser(xn: torch.Tensor) -> tuple[float, torch.Tensor | None]:
+    def regulariser(xn: torch.Tensor) -> float:
         if gal is None:
-            return 0.0, None
-        cos, idx = nearest(xn, gal, chunk_size=chunk_size)
-        value = alpha * float((1.0 - cos).mean())
-        return value, -alpha / len(xn) * gal[idx]
+            return 0.0
+        cos, _ = nearest(xn, gal, chunk_size=chunk_size)
+        return alpha * float((1.0 - cos).mean())
 
     def record(iteration: int, lr_now: float, t0: float) -> None:
         with torch.no_grad():
             xn = torch.nn.functional.normalize(x.detach(), dim=1)
             best, _ = nearest(xn, xn, exclude_self=True, chunk_size=chunk_size)
-            reg, _ = regulariser(xn)
+            reg = regulariser(xn)
         row = {"iteration": iteration, "min_distance": float(1.0 - best.max()),
                "mean_nn_distance": float((1.0 - best).mean()), "regulariser": reg,
                "lr": lr_now, "elapsed_s": elapsed_before + time.perf_counter() - t0}
@@ -303,25 +343,13 @@ def optimize(
             for group in opt.param_groups:
                 group["lr"] = lr_now
             with torch.no_grad():
-                if batch_size is None:
-                    rows = None
-                    xb = x.detach()
-                else:
+                rows = None
+                if batch_size is not None:
                     gen = torch.Generator().manual_seed(derive_seed(seed, "pack-batch", it))
                     rows = torch.randperm(n, generator=gen)[:batch_size].to(dev)
-                    xb = x.detach()[rows]
-                xn = torch.nn.functional.normalize(xb, dim=1)
-                grad, _, _ = _objective_grad(objective, xn, temperature, chunk_size)
-                _, reg_grad = regulariser(xn)
-                if reg_grad is not None:
-                    grad += reg_grad
-                full = _tangent(grad, xb)
-                if rows is None:
-                    x.grad = full
-                else:
-                    x.grad = torch.zeros_like(x)
-                    x.grad[rows] = full
                     frozen = x.detach().clone()
+                x.grad = loss_gradient(x.detach(), gal, rows, objective=objective, alpha=alpha,
+                                       temperature=temperature, chunk_size=chunk_size)
             opt.step()
             with torch.no_grad():
                 if rows is not None:  # Algorithm 2 moves only the mini-batch's points

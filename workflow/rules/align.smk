@@ -18,6 +18,8 @@ rule align_shard:
         f"{R}/benchmarks/aligned/shard-{{shard}}.tsv"
     threads: 4
     resources:
+        runtime=runtime(0.05, IMAGES_PER_GENERATE_JOB),
+        mem_mb=mem_mb(16000),
         gpu=1,
     conda:
         "../../envs/gpu.yaml"

@@ -1,5 +1,6 @@
 # Config validation, shard arithmetic and input functions. Parse-time work here is cheap and
 # deterministic: every SLURM job re-parses this file and must plan the same DAG.
+import math
 import os
 import sys
 
@@ -98,3 +99,19 @@ def identity_range(wildcards):
 
 def benchmark_bin(wildcards):
     return existing_or_built(BENCHMARKS[wildcards.bench])
+
+
+# Generic resources: memory and runtime grow with the work in a job and with each retry.
+# Per-item seconds are conservative GPU estimates (the paper: 1.25 s per Arc2Face image on an
+# RTX 3090); a profile can override any of them with set-resources.
+GEN = config["generation"]
+IMAGES_PER_GENERATE_JOB = GEN["identities_per_shard"] * GEN["images_per_identity"]
+
+
+def runtime(seconds_per_item, items, minimum=10):
+    """Minutes for a job of ``items`` items, doubled on every retry."""
+    return lambda wildcards, attempt: attempt * max(minimum, math.ceil(seconds_per_item * items / 60))
+
+
+def mem_mb(base):
+    return lambda wildcards, attempt: base * attempt

@@ -15,6 +15,8 @@ rule evaluate:
         f"{R}/benchmarks/eval/{{bench}}.tsv"
     threads: 4
     resources:
+        runtime=runtime(0.01, 12000),
+        mem_mb=mem_mb(16000),
         gpu=1,
     conda:
         "../../envs/gpu.yaml"

@@ -18,6 +18,8 @@ rule gallery_shard:
         f"{R}/benchmarks/gallery/shard-{{shard}}.tsv"
     threads: 4
     resources:
+        runtime=runtime(0.5, config["gallery"]["shard_size"]),
+        mem_mb=mem_mb(16000),
         gpu=1,
     conda:
         "../../envs/gpu.yaml"

@@ -18,6 +18,8 @@ rule generate_shard:
         f"{R}/benchmarks/generated/shard-{{shard}}.tsv"
     threads: 4
     resources:
+        runtime=runtime(1.25, IMAGES_PER_GENERATE_JOB),
+        mem_mb=mem_mb(24000),
         gpu=1,
     conda:
         "../../envs/gpu.yaml"

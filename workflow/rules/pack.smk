@@ -16,6 +16,8 @@ rule pack:
         f"{R}/benchmarks/pack.tsv"
     threads: 4
     resources:
+        runtime=runtime(0.25, config["packing"]["iterations"], minimum=30),
+        mem_mb=mem_mb(16000),
         gpu=1,
     conda:
         "../../envs/gpu.yaml"

@@ -17,6 +17,8 @@ rule train:
         f"{R}/benchmarks/train.tsv"
     threads: 4
     resources:
+        runtime=runtime(0.002 * config["training"]["epochs"], N_IDENTITIES * GEN["images_per_identity"], minimum=60),
+        mem_mb=mem_mb(64000),
         gpu=1,
     conda:
         "../../envs/gpu.yaml"
