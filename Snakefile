@@ -8,18 +8,30 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    shard=SHARD_PATTERN,
+    bench="|".join(BENCHMARKS) or "^$",
+
+
 include: "workflow/rules/tiny_models.smk"
 include: "workflow/rules/gallery.smk"
 include: "workflow/rules/pack.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/stats.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plots.smk"
 
 
 rule all:
     default_target: True
     input:
-        rules.summary.output,
+        final_outputs(),

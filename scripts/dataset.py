@@ -8,5 +8,7 @@ from hyperface.stages.dataset import build_dataset
 
 setup_job(snakemake.log[0])
 p = snakemake.params
-build_dataset(list(snakemake.input), snakemake.output[0], n_identities=p.n_identities,
-              holdout_identities=p.holdout_identities, **p.dataset)
+leakage = snakemake.input.leakage
+build_dataset(list(snakemake.input.aligned), snakemake.output.dataset, snakemake.output.counts,
+              n_identities=p.n_identities, holdout_identities=p.holdout_identities,
+              leakage_pairs=leakage[0] if leakage else None, **p.dataset)

@@ -41,3 +41,49 @@ def test_similarity_transform_recovers_a_known_one():
 def test_face_nearest_the_centre_wins():
     boxes = np.array([[0, 0, 50, 50], [80, 80, 120, 120], [70, 70, 130, 130]], float)
     assert pick_face(boxes, (200, 200, 3)) == 2  # both centred: the larger one
+
+
+def test_head_pose_of_the_template_and_of_a_rolled_face():
+    from hyperface.stats import head_pose
+
+    frontal = head_pose(ARCFACE_TEMPLATE.reshape(1, 10))[0]
+    np.testing.assert_allclose(frontal[[1]], 0.0, atol=1e-6)  # pitch zero by calibration
+    assert abs(frontal[0]) < 3 and abs(frontal[2]) < 1  # the template is very nearly symmetric
+    angle = np.radians(20)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    rolled = head_pose((ARCFACE_TEMPLATE @ rot.T).reshape(1, 10))[0]
+    assert rolled[2] == pytest.approx(frontal[2] + 20, abs=1e-6)
+    np.testing.assert_allclose(rolled[:2], frontal[:2], atol=1e-6)  # yaw, pitch ignore roll
+    turned = ARCFACE_TEMPLATE.copy()
+    turned[2, 0] += 8  # nose tip moves sideways: the head turns
+    assert head_pose(turned.reshape(1, 10))[0, 0] > frontal[0] + 15
+    assert np.isnan(head_pose(np.full((1, 10), np.nan))).all()
+
+
+def test_top_pairs_match_brute_force():
+    from hyperface.leakage import top_pairs
+
+    rng = np.random.default_rng(0)
+    syn = rng.normal(size=(50, 8))
+    syn[3] = np.nan  # an image without a crop
+    real = rng.normal(size=(30, 8))
+    s, r, c = top_pairs(syn, real, k=7, block=16)
+    sims = np.nan_to_num(syn @ real.T, nan=-np.inf)
+    flat = np.sort(sims.ravel())[::-1][:7]
+    np.testing.assert_allclose(c, flat, rtol=1e-6)
+    np.testing.assert_allclose(sims[s, r], c, rtol=1e-6)
+
+
+def test_leakage_exclusion_is_counted():
+    import pandas as pd
+    from hyperface.stages.dataset import select
+
+    frame = pd.DataFrame({"identity": [0, 0, 1, 1, 2], "sample": [0, 1, 0, 1, 0],
+                          "aligned": ["a", "b", "c", "", "e"], "status": ["ok", "ok", "ok", "no_face", "ok"],
+                          "reference_cos": [0.9, 0.2, 0.8, np.nan, 0.7]})
+    leaked = pd.DataFrame({"identity": [1], "sample": [0]})
+    kept, counts = select(frame, n_identities=3, holdout_identities=0, min_reference_cos=0.5,
+                          keep_undetected=False, leaked=leaked)
+    assert counts == {"holdout": 0, "no_crop": 1, "undetected": 0, "identity_consistency": 1,
+                      "leakage": 1, "kept": 2}
+    assert kept["aligned"].tolist() == ["a", "e"]

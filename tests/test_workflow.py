@@ -30,7 +30,7 @@ def test_dry_run_plans_the_whole_dag(tmp_path):
     jobs = planned_jobs(run_snakemake(tmp_path, demo_config(), "-n"))
     assert jobs == {"tiny_models": 1, "gallery_shard": 2, "gallery": 1, "pack": 1, "generate_shard": 4,
                     "align_shard": 4, "dataset": 1, "holdout_bin": 1, "train": 1, "evaluate": 1,
-                    "summary": 1, "all": 1}
+                    "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "all": 1}
 
 
 def test_paper_scale_dry_run_without_weights(tmp_path):
@@ -99,6 +99,27 @@ def test_full_run_ends_with_the_summary(finished):
         assert (finished / f"results/logs/{log}.log").stat().st_size > 0
 
 
+def test_statistics_and_filter_counts_add_up(finished):
+    counts = pd.read_parquet(finished / "results/stats/filter_counts.parquet").set_index("reason")["images"]
+    assert counts["generated"] == 12 * 3
+    assert counts.drop("generated").sum() == counts["generated"]  # kept + removed per reason
+    assert counts["kept"] == len(manifests.read_manifest(finished / "results/dataset.parquet"))
+    assert counts["holdout"] == 4 * 3
+    identities = pd.read_parquet(finished / "results/stats/identities.parquet")
+    assert identities["identity"].tolist() == list(range(12))
+    assert identities["images"].eq(3).all() and identities["intra_cos_mean"].between(-1, 1).all()
+    similarity = pd.read_parquet(finished / "results/stats/similarity.parquet")
+    per_kind = similarity.groupby("kind")["count"].sum()
+    assert per_kind["intra_images"] == 12 * 3 and per_kind["inter_references"] == 12 * 11 // 2
+    images = pd.read_parquet(finished / "results/stats/images.parquet")
+    assert {"yaw", "pitch", "roll"} <= set(images.columns) and len(images) == 36
+    pairs = pd.read_parquet(finished / "results/leakage/pairs.parquet")
+    assert len(pairs) == 16 and pairs["cosine"].is_monotonic_decreasing
+    assert all((finished / "results" / p).stat().st_size > 0 for p in pairs["picture"])
+    folders = sorted(p.name for p in (finished / "results/imagefolder").iterdir())
+    assert folders == [f"{i:07d}" for i in range(8)]
+
+
 def test_nothing_changed_plans_nothing(finished):
     proc = run_snakemake(finished, small_config(), "-n")
     assert planned_jobs(proc) == {}
@@ -108,7 +129,7 @@ def test_nothing_changed_plans_nothing(finished):
 def test_changing_beta_reruns_generation_and_what_follows(finished):
     jobs = planned_jobs(run_snakemake(finished, small_config(**{"generation.beta": 0.05}), "-n"))
     assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
-                         "summary", "all"}
+                         "summary", "stats", "leakage", "export_imagefolder", "all"}
     assert jobs["generate_shard"] == 3
 
 

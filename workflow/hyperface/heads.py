@@ -79,3 +79,15 @@ def build_head(name: str, embedding_size: int, n_classes: int, **kwargs: float) 
     if name not in heads:
         raise ValueError(f"training.head must be one of {HEADS}, got {name!r}")
     return heads[name](embedding_size, n_classes, **kwargs)
+
+
+def diversity_loss(cosine: torch.Tensor, labels: torch.Tensor, s: float) -> torch.Tensor:
+    """Diversity term of "Emphasizing closeness and diversity simultaneously" (our reading of Eq. 7).
+
+    log of the mean over samples and non-target class centres of exp(T * cos^2), with the
+    truncated scale T = s where cos > 0 and 0 otherwise: samples are pushed away from the centres
+    of other classes, the harder the closer they are, and not at all past 90 degrees.
+    """
+    mask = torch.ones_like(cosine, dtype=torch.bool).scatter_(1, labels.reshape(-1, 1), False)
+    z = torch.where(cosine > 0, s * cosine.square(), torch.zeros_like(cosine))[mask]
+    return torch.logsumexp(z, dim=0) - torch.log(torch.tensor(float(z.numel()), device=z.device))

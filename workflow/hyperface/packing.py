@@ -19,6 +19,7 @@ objectives that are means over pairs.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ import torch
 
 from hyperface.runtime import StopRequest
 from hyperface.seeding import derive_seed, torch_generator
+
+log = logging.getLogger(__name__)
 
 OBJECTIVES = ("hard_min", "softmin", "nearest_neighbour", "energy")
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -310,6 +313,7 @@ def optimize(
         opt.load_state_dict(state["optimizer"])
         start_iter, trace_rows = int(state["iteration"]), list(state["trace"])
         elapsed_before = float(state["elapsed_s"])
+        log.info("resumed from %s at iteration %d of %d", ckpt_path, start_iter, iterations)
 
     def regulariser(xn: torch.Tensor) -> float:
         if gal is None:

@@ -37,10 +37,6 @@ if config["evaluation"]["holdout_identities"]:
     BENCHMARKS["holdout"] = f"{R}/eval/holdout.bin"
 
 
-wildcard_constraints:
-    shard=SHARD_PATTERN,
-    bench="|".join(BENCHMARKS) or "^$",
-
 
 def _norm(path):
     return os.path.normpath(str(path))
@@ -115,3 +111,39 @@ def runtime(seconds_per_item, items, minimum=10):
 
 def mem_mb(base):
     return lambda wildcards, attempt: base * attempt
+
+
+LEAKAGE = config["leakage"]
+
+
+def leakage_reference():
+    """The real faces of the leakage check, as an input (the gallery is an input already)."""
+    ref = LEAKAGE["reference"]
+    return [] if ref in (None, "gallery") else existing_or_built(ref)
+
+
+def leakage_to_exclude():
+    return [f"{R}/leakage/pairs.parquet"] if LEAKAGE["reference"] and LEAKAGE["exclude"] else []
+
+
+def final_outputs():
+    """The default targets: the evaluation summary, the statistics, the plots, optional extras."""
+    targets = [f"{R}/eval/summary.md", f"{R}/stats/identities.parquet", f"{R}/stats/filter_counts.parquet",
+               f"{R}/plots/benchmarks.html"]
+    if LEAKAGE["reference"]:
+        targets.append(f"{R}/leakage/pairs.parquet")
+    if config["export"]["imagefolder"]:
+        targets.append(f"{R}/imagefolder")
+    return targets
+
+
+PLOTS = ["packing_trace", "nn_histogram", "samples_raw", "samples_aligned", "similarity",
+         "filter_counts", "pose", "training"]
+CATEGORY = {"packing_trace": "1. Packing", "nn_histogram": "1. Packing", "samples_raw": "2. Images",
+            "samples_aligned": "2. Images", "similarity": "3. Dataset", "filter_counts": "3. Dataset",
+            "pose": "3. Dataset", "training": "4. Training", "benchmarks": "5. Evaluation"}
+
+
+def report_output(name, ext="png"):
+    return report(f"{R}/plots/{name}.{ext}", caption=f"../report/{name}.rst",
+                  category=CATEGORY[name], labels={"figure": name.replace("_", " ")})

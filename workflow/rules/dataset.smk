@@ -1,9 +1,11 @@
 rule dataset:
     """Concatenate and filter the aligned shards into the training manifest."""
     input:
-        expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        leakage=leakage_to_exclude(),
     output:
-        f"{R}/dataset.parquet",
+        dataset=f"{R}/dataset.parquet",
+        counts=f"{R}/stats/filter_counts.parquet",
     params:
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
@@ -35,3 +37,20 @@ rule holdout_bin:
         "../../envs/tables.yaml"
     script:
         "../../scripts/holdout_bin.py"
+
+
+rule export_imagefolder:
+    """The training set as an ImageFolder tree for other training code."""
+    input:
+        f"{R}/dataset.parquet",
+    output:
+        directory(f"{R}/imagefolder"),
+    params:
+        root=results_root,
+    log:
+        f"{R}/logs/export_imagefolder.log",
+    localrule: True
+    conda:
+        "../../envs/tables.yaml"
+    script:
+        "../../scripts/export_imagefolder.py"

@@ -23,13 +23,17 @@ def holdout_set(n_identities: int, holdout_identities: int) -> set[int]:
 
 
 def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
-           min_reference_cos: float, keep_undetected: bool) -> tuple[pd.DataFrame, dict[str, int]]:
+           min_reference_cos: float, keep_undetected: bool,
+           leaked: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rows to train on and the number removed per reason (each row counted once, first reason)."""
+    leaked_keys = set() if leaked is None else set(zip(leaked["identity"], leaked["sample"], strict=True))
     reasons = {
         "holdout": frame["identity"].isin(holdout_set(n_identities, holdout_identities)).to_numpy(),
         "no_crop": (frame["aligned"] == "").to_numpy(),
         "undetected": (~frame["status"].eq("ok").to_numpy()) & (not keep_undetected),
         "identity_consistency": (frame["reference_cos"].fillna(-np.inf) < min_reference_cos).to_numpy(),
+        "leakage": np.array([(i, k) in leaked_keys for i, k in zip(frame["identity"], frame["sample"],
+                                                                   strict=True)], dtype=bool),
     }
     removed = np.zeros(len(frame), bool)
     counts = {}
@@ -40,16 +44,40 @@ def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
     return frame[~removed].reset_index(drop=True), counts
 
 
-def build_dataset(aligned: list[str | Path], out: str | Path, *, n_identities: int,
-                  holdout_identities: int, min_reference_cos: float, keep_undetected: bool) -> dict[str, int]:
+def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | Path, *,
+                  n_identities: int, holdout_identities: int, min_reference_cos: float,
+                  keep_undetected: bool, leakage_pairs: str | Path | None = None) -> dict[str, int]:
     frame = load_aligned(aligned)
+    leaked = pd.read_parquet(leakage_pairs) if leakage_pairs else None
     kept, counts = select(frame, n_identities=n_identities, holdout_identities=holdout_identities,
-                          min_reference_cos=min_reference_cos, keep_undetected=keep_undetected)
+                          min_reference_cos=min_reference_cos, keep_undetected=keep_undetected,
+                          leaked=leaked)
     labels = {ident: i for i, ident in enumerate(sorted(kept["identity"].unique()))}
     manifests.write_manifest(out, {
         "identity": kept["identity"].to_numpy(), "label": kept["identity"].map(labels).to_numpy(),
         "sample": kept["sample"].to_numpy(), "image": kept["aligned"].tolist(),
         "status": kept["status"].tolist(), "reference_cos": kept["reference_cos"].to_numpy()},
         manifests.dataset_schema(), {"counts": counts})
+    Path(out_counts).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"reason": ["generated", *counts], "images": [len(frame), *counts.values()]}).to_parquet(
+        out_counts, index=False)
     log.info("dataset: %s from %d aligned images, %d identities", counts, len(frame), len(labels))
     return counts
+
+
+def export_imagefolder(dataset: str | Path, root: str | Path, out_dir: str | Path) -> int:
+    """The training set as an ImageFolder tree (one folder per identity), hard-linked when possible."""
+    import os
+    import shutil
+
+    frame = manifests.read_manifest(dataset)
+    out_dir = Path(out_dir)
+    for ident, sample, image in zip(frame["identity"], frame["sample"], frame["image"], strict=True):
+        target = out_dir / f"{ident:07d}" / f"{sample:04d}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(Path(root) / image, target)
+        except OSError:
+            shutil.copy2(Path(root) / image, target)
+    log.info("exported %d images of %d identities to %s", len(frame), frame["identity"].nunique(), out_dir)
+    return len(frame)

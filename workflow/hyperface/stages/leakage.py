@@ -1,0 +1,44 @@
+"""Leakage stage: top-k synthetic images nearest to real faces, with pictures of each pair."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hyperface.alignment import Aligner
+from hyperface.embedders import load_embedder
+from hyperface.images import load_rgb, save_png
+from hyperface.leakage import load_real_faces, pair_picture, top_pairs
+from hyperface.stages.dataset import load_aligned
+
+log = logging.getLogger(__name__)
+
+
+def leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str | Path, out_dir: str | Path,
+            root: str | Path, *, params: dict, embedder: dict, device: str) -> None:
+    frame = load_aligned(aligned)
+    synthetic = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
+    embed = load_embedder(embedder["backend"], embedder["weights"], device=device,
+                          batch_size=embedder["batch_size"])
+    aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
+    real = load_real_faces(params["reference"], embedder=embed, aligner=aligner, gallery=gallery, root=root)
+    rows_s, rows_r, cos = top_pairs(synthetic, real.embeddings, params["top_k"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    for rank, (s, r) in enumerate(zip(rows_s, rows_r, strict=True)):
+        path = out_dir / f"{rank:04d}.png"
+        save_png(pair_picture(load_rgb(Path(root) / frame["aligned"].iloc[s]), real.crop(int(r))), path)
+        pictures.append(str(path.relative_to(root)))
+    table = pd.DataFrame({"rank": range(len(cos)), "identity": frame["identity"].to_numpy()[rows_s],
+                          "sample": frame["sample"].to_numpy()[rows_s],
+                          "synthetic_image": frame["aligned"].to_numpy()[rows_s],
+                          "real_face": [real.names[int(r)] for r in rows_r], "cosine": cos,
+                          "picture": pictures})
+    Path(out_pairs).parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_pairs, index=False)
+    log.info("leakage: %d real faces; top-%d synthetic-real cosines %s", len(real.names), len(cos),
+             ", ".join(f"{c:.3f}" for c in cos[:5]))

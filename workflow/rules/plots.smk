@@ -1,0 +1,24 @@
+rule plots:
+    """Every figure of `snakemake --report`."""
+    input:
+        trace=f"{R}/pack/trace.parquet",
+        references=f"{R}/references.parquet",
+        gallery=f"{R}/gallery.parquet",
+        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        counts=f"{R}/stats/filter_counts.parquet",
+        images=f"{R}/stats/images.parquet",
+        similarity=f"{R}/stats/similarity.parquet",
+        history=f"{R}/train/history.parquet",
+        summary=f"{R}/eval/summary.md",
+    output:
+        **{name: report_output(name) for name in PLOTS},
+        benchmarks=report_output("benchmarks", "html"),
+    params:
+        root=results_root,
+    log:
+        f"{R}/logs/plots.log",
+    localrule: True
+    conda:
+        "../../envs/tables.yaml"
+    script:
+        "../../scripts/plots.py"

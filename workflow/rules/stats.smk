@@ -1,0 +1,51 @@
+rule stats:
+    """Identity consistency, similarity distributions, detection rate and head pose."""
+    input:
+        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        references=f"{R}/references.parquet",
+    output:
+        identities=f"{R}/stats/identities.parquet",
+        similarity=f"{R}/stats/similarity.parquet",
+        images=f"{R}/stats/images.parquet",
+    log:
+        f"{R}/logs/stats.log",
+    benchmark:
+        f"{R}/benchmarks/stats.tsv"
+    threads: 2
+    resources:
+        runtime=runtime(0.001, N_IDENTITIES * GEN["images_per_identity"]),
+        mem_mb=mem_mb(16000),
+    conda:
+        "../../envs/tables.yaml"
+    script:
+        "../../scripts/stats.py"
+
+
+rule leakage:
+    """The synthetic images most similar to real faces (HyperFace appendix D)."""
+    input:
+        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        gallery=f"{R}/gallery.parquet",
+        reference=leakage_reference(),
+        weights=existing_or_built(config["embedder"]["weights"]),
+    output:
+        pairs=f"{R}/leakage/pairs.parquet",
+        pictures=directory(f"{R}/leakage/pairs"),
+    params:
+        root=results_root,
+        leakage=config["leakage"],
+        embedder=config["embedder"],
+        device=config["device"],
+    log:
+        f"{R}/logs/leakage.log",
+    benchmark:
+        f"{R}/benchmarks/leakage.tsv"
+    threads: 4
+    resources:
+        runtime=runtime(0.01, N_IDENTITIES * GEN["images_per_identity"]),
+        mem_mb=mem_mb(16000),
+        gpu=1,
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/leakage.py"
