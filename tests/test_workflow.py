@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ def test_dry_run_plans_the_whole_dag(tmp_path):
     jobs = planned_jobs(run_snakemake(tmp_path, demo_config(), "-n"))
     assert jobs == {"tiny_models": 1, "gallery_shard": 2, "gallery": 1, "pack": 1, "generate_shard": 4,
                     "align_shard": 4, "dataset": 1, "holdout_bin": 1, "train": 1, "evaluate": 1,
-                    "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "all": 1}
+                    "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "plots": 1,
+                    "all": 1}
 
 
 def test_paper_scale_dry_run_without_weights(tmp_path):
@@ -129,7 +131,7 @@ def test_nothing_changed_plans_nothing(finished):
 def test_changing_beta_reruns_generation_and_what_follows(finished):
     jobs = planned_jobs(run_snakemake(finished, small_config(**{"generation.beta": 0.05}), "-n"))
     assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
-                         "summary", "stats", "leakage", "export_imagefolder", "all"}
+                         "summary", "stats", "leakage", "export_imagefolder", "plots", "all"}
     assert jobs["generate_shard"] == 3
 
 
@@ -154,3 +156,24 @@ def test_identity_images_do_not_depend_on_sharding(finished, tmp_path):
         np.testing.assert_array_equal(load_rgb(finished / "results" / old["image"]),
                                       load_rgb(workdir / "results" / row["image"]))
         np.testing.assert_array_equal(old["condition"], row["condition"])
+
+
+def test_report_holds_every_plot_and_table(finished, tmp_path):
+    import zipfile
+
+    run_snakemake(finished, small_config(), "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as zf:
+        sizes = {Path(info.filename).name: info.file_size for info in zf.infolist()}
+    expected = ["packing_trace.png", "nn_histogram.png", "samples_raw.png", "samples_aligned.png",
+                "similarity.png", "filter_counts.png", "pose.png", "training.png", "benchmarks.html",
+                "report.html"]
+    for name in expected:
+        assert sizes.get(name, 0) > 0, f"{name} missing or empty in report.zip"
+
+
+def test_summary_lists_every_output(finished):
+    proc = run_snakemake(finished, small_config(), "--summary")
+    out = proc.stdout
+    for path in ["results/references.parquet", "results/dataset.parquet", "results/eval/summary.md",
+                 "results/plots/packing_trace.png"]:
+        assert path in out
