@@ -6,12 +6,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
+
 from hyperface.arc2face import Arc2FaceGenerator, Arc2FaceTextEncoder, load_tokenizer
 from hyperface.embedders import load_embedder
 from hyperface.gallery import FolderGallery, load_gallery_generator
 from hyperface.images import save_png
 from hyperface.loading import WeightsError
-from safetensors.torch import load_file, save_file
 
 
 def test_encoder_loads_every_legacy_tensor(tiny):
@@ -36,6 +37,7 @@ def test_encoder_with_unknown_names_is_an_error(tiny, tmp_path):
 
 def test_vae_legacy_attention_names_are_converted(tiny):
     from diffusers import AutoencoderKL
+
     from hyperface.loading import load_diffusers
 
     path = tiny["base_model"] / "vae" / "diffusion_pytorch_model.safetensors"
@@ -54,6 +56,7 @@ def test_wrong_tensor_shape_names_the_file(tiny, tmp_path):
     state[key] = torch.zeros(3, 3, 3, 3)
     save_file(state, str(f))
     from diffusers import UNet2DConditionModel
+
     from hyperface.loading import load_diffusers
     with pytest.raises(WeightsError, match=str(folder)):
         load_diffusers(UNet2DConditionModel, folder)
@@ -126,3 +129,59 @@ def test_folder_gallery_order_and_bad_files(tmp_path):
     (tmp_path / "z.png").write_bytes(b"junk")
     with pytest.raises(WeightsError, match="z.png"):
         FolderGallery(tmp_path).generate([3], seed=0)
+
+
+def test_stylegan2_tiny_loads_strictly_and_is_seeded(tiny):
+    from hyperface.stylegan2 import StyleGAN2Gallery, StyleGAN2Generator
+
+    model = StyleGAN2Generator.from_safetensors(tiny["stylegan2"])
+    on_disk = load_file(str(tiny["stylegan2"]))
+    assert set(on_disk) == set(model.state_dict())
+    assert any(k.endswith("noise_const") for k in on_disk) and "mapping.w_avg" in on_disk
+    gallery = StyleGAN2Gallery(tiny["stylegan2"], truncation_psi=0.7, noise_mode="random")
+    a = gallery.generate([5, 6], seed=0)
+    assert a[0].shape == (64, 64, 3) and a[0].dtype == np.uint8 and a[0].std() > 0
+    # per-index draws: index 6 alone matches index 6 in a batch (up to CPU rounding)
+    assert np.abs(gallery.generate([6], seed=0)[0].astype(int) - a[1]).max() <= 1
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_stylegan2_bad_files_name_the_path(tiny, tmp_path):
+    from hyperface.stylegan2 import StyleGAN2Generator
+
+    state = load_file(str(tiny["stylegan2"]))
+    bare = tmp_path / "no-meta.safetensors"
+    save_file(state, str(bare))
+    with pytest.raises(WeightsError, match="convert_stylegan2"):
+        StyleGAN2Generator.from_safetensors(bare)
+    from safetensors import safe_open
+    with safe_open(str(tiny["stylegan2"]), framework="pt") as f:
+        meta = f.metadata()
+    state["synthesis.b8.conv1.weight"] = torch.zeros(1, 1, 3, 3)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file(state, str(wrong), metadata=meta)
+    with pytest.raises(WeightsError, match="synthesis.b8.conv1.weight"):
+        StyleGAN2Generator.from_safetensors(wrong)
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    with pytest.raises(WeightsError, match="corrupt.safetensors"):
+        StyleGAN2Generator.from_safetensors(corrupt)
+    with pytest.raises(WeightsError, match="missing"):
+        StyleGAN2Generator.from_safetensors(tmp_path / "absent.safetensors")
+
+
+def test_facenet_embedder_from_a_local_state_dict(tmp_path):
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(0)
+    path = tmp_path / "20180402-114759-vggface2.pt"
+    torch.save(InceptionResnetV1(classify=True, num_classes=10).state_dict(), path)
+    embedder = load_embedder("facenet", path)
+    faces = [np.random.default_rng(i).integers(0, 255, (112, 112, 3), dtype=np.uint8) for i in range(2)]
+    emb = embedder.embed(faces)
+    assert emb.shape == (2, 512)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    truncated = {k: v for k, v in torch.load(path, weights_only=True).items() if not k.startswith("block8")}
+    torch.save(truncated, tmp_path / "broken.pt")
+    with pytest.raises(WeightsError, match="broken.pt"):
+        load_embedder("facenet", tmp_path / "broken.pt")

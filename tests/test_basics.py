@@ -3,6 +3,7 @@
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from hyperface import manifests, seeding, shards
 from hyperface.config_checks import config_errors
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from hyperface import packing
 
 # energy needs a higher temperature: at 0.1 its far-pair weights underflow and it converges slowly

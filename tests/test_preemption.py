@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from hyperface import manifests
 
 from .conftest import REPO, SNAKEMAKE, copy_workdir, run_snakemake
@@ -37,23 +38,28 @@ def uninterrupted(with_gallery, tmp_path_factory) -> np.ndarray:
     return manifests.read_embeddings(workdir / REFERENCES)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_killed_pack_resumes_to_the_same_references(with_gallery, uninterrupted, tmp_path, sig):
-    workdir = copy_workdir(with_gallery, tmp_path / "w")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(PACK_CONFIG, sort_keys=False))
+def kill_after_first_checkpoint(workdir: Path, config: dict, target: str, checkpoints: str, sig) -> None:
+    """Run snakemake for ``target``; once a checkpoint matching ``checkpoints`` exists, send ``sig``
+    to the whole process group (snakemake and the job), as a scheduler would."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
-           str(workdir / "config.yaml"), "--cores", "2", REFERENCES]
+           str(workdir / "config.yaml"), "--cores", "2", target]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
-    while not list((workdir / "results/pack").glob("checkpoint-*.pt")):
-        assert proc.poll() is None, "pack finished or failed before its first checkpoint"
+    while not list(workdir.glob(checkpoints)):
+        assert proc.poll() is None, "the job finished or failed before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    os.killpg(proc.pid, sig)  # the whole job: snakemake and the pack script
+    os.killpg(proc.pid, sig)
     proc.wait(timeout=120)
-    assert not (workdir / REFERENCES).exists()
+    assert not (workdir / target).exists()
 
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_pack_resumes_to_the_same_references(with_gallery, uninterrupted, tmp_path, sig):
+    workdir = copy_workdir(with_gallery, tmp_path / "w")
+    kill_after_first_checkpoint(workdir, PACK_CONFIG, REFERENCES, "results/pack/checkpoint-*.pt", sig)
     if sig == signal.SIGKILL:  # snakemake itself died without releasing its lock, as after a crash
         run_snakemake(workdir, PACK_CONFIG, "--unlock")
     run_snakemake(workdir, PACK_CONFIG, REFERENCES, "--rerun-incomplete")
@@ -62,3 +68,28 @@ def test_killed_pack_resumes_to_the_same_references(with_gallery, uninterrupted,
     meta = manifests.read_meta(workdir / REFERENCES)
     assert 0 < meta["iterations_run"] < 3000
     np.testing.assert_array_equal(manifests.read_embeddings(workdir / REFERENCES), uninterrupted)
+
+
+TRAIN_CONFIG = small_config(**{"training.epochs": 8, "training.batch_size": 4, "training.milestones": [6]})
+WEIGHTS = "results/train/model.safetensors"
+
+
+def test_terminated_training_resumes_mid_epoch(tmp_path_factory, tmp_path):
+    from safetensors.torch import load_file
+
+    prepared = tmp_path_factory.mktemp("dataset")
+    run_snakemake(prepared, TRAIN_CONFIG, "results/dataset.parquet")
+    straight = copy_workdir(prepared, tmp_path / "straight")
+    run_snakemake(straight, TRAIN_CONFIG, WEIGHTS)
+
+    workdir = copy_workdir(prepared, tmp_path / "killed")
+    kill_after_first_checkpoint(workdir, TRAIN_CONFIG, WEIGHTS, "results/train/checkpoint-*.pt",
+                                signal.SIGTERM)
+    log = (workdir / "results/logs/train.log").read_text()
+    assert "stopped by signal" in log  # the job checkpointed on SIGTERM, mid-epoch
+    run_snakemake(workdir, TRAIN_CONFIG, WEIGHTS, "--rerun-incomplete")
+    log = (workdir / "results/logs/train.log").read_text()
+    assert "resumed from" in log
+    a, b = load_file(straight / WEIGHTS), load_file(workdir / WEIGHTS)
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
+
 from hyperface import augment, training
 from hyperface.heads import diversity_loss
 from hyperface.images import save_png
-from safetensors.torch import load_file
 
 
 def test_augmentations_keep_shape_and_are_seeded():

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+
 from hyperface import evaluation
 from hyperface.heads import AdaFace, build_head
 from hyperface.iresnet import build_backbone

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from hyperface import manifests
 from hyperface.images import load_rgb
 
@@ -35,16 +36,18 @@ def test_dry_run_plans_the_whole_dag(tmp_path):
                     "all": 1}
 
 
-def test_paper_scale_dry_run_without_weights(tmp_path):
+@pytest.mark.parametrize("profile", [None, "slurm"])
+def test_paper_scale_dry_run_without_weights(tmp_path, profile):
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     config["packing"]["n_identities"] = config["gallery"]["size"] = 50_000
+    extra = ["--profile", str(REPO / "profiles" / profile)] if profile else []
     t0 = time.perf_counter()
-    proc = run_snakemake(tmp_path, config, "-n")
+    proc = run_snakemake(tmp_path, config, "-n", *extra)
     seconds = time.perf_counter() - t0
     jobs = planned_jobs(proc)
     total = sum(jobs.values())
-    print(f"50,000 identities x {config['generation']['images_per_identity']} images: {total} jobs, "
-          f"planned in {seconds:.1f} s")
+    print(f"50,000 identities x {config['generation']['images_per_identity']} images, profile {profile}: "
+          f"{total} jobs, planned in {seconds:.1f} s")
     assert jobs["generate_shard"] == jobs["align_shard"] == 50_000 // config["generation"]["identities_per_shard"]
     assert set(jobs) >= {"gallery_shard", "pack", "train", "evaluate", "summary"} and "tiny_models" not in jobs
     assert jobs["evaluate"] == 5
@@ -96,7 +99,7 @@ def test_full_run_ends_with_the_summary(finished):
     assert sorted(dataset["identity"].unique()) == list(range(8))  # identities 8-11 held out
     assert len(dataset) == 8 * 3
     meta = manifests.read_meta(finished / "results/gallery.parquet")
-    assert meta["backends"] == {"gallery": "ldm", "embedder": "insightface"}
+    assert meta["backends"] == {"gallery": "stylegan2", "embedder": "insightface"}
     for log in ["pack", "train", "generated/shard-00000", "aligned/shard-00002"]:
         assert (finished / f"results/logs/{log}.log").stat().st_size > 0
 

@@ -1,6 +1,8 @@
 """Face alignment: MTCNN's five landmarks -> similarity transform -> the ArcFace 112x112 template.
 
-Every image gets a status: ``ok``, ``low_prob`` (best face below ``min_face_prob``) or ``no_face``.
+Every image gets a status: ``ok`` (the face nearest the centre among those with probability at
+least ``min_face_prob``), ``low_prob`` (only doubtful detections: the likeliest is kept, flagged) or
+``no_face``.
 Images without a usable face are never an error; with ``fallback='center_crop'`` they still get a
 crop (the centre square, resized), which suits generators whose output is already face-centred.
 """
@@ -102,8 +104,12 @@ class Aligner:
                 results.append(Alignment(crop, "no_face", 0.0, nan4, nan10))
                 continue
             boxes, probs, points = det
-            k = pick_face(boxes, image.shape)
-            status = "ok" if probs[k] >= self.min_face_prob else "low_prob"
+            confident = np.flatnonzero(probs >= self.min_face_prob)
+            if len(confident):  # the confident face nearest the centre
+                k = int(confident[pick_face(boxes[confident], image.shape)])
+                status = "ok"
+            else:  # only doubtful detections: keep the likeliest, flagged
+                k, status = int(np.argmax(probs)), "low_prob"
             crop = warp_to_template(image, points[k], self.size)
             results.append(Alignment(crop, status, float(probs[k]), boxes[k].astype(np.float32),
                                      points[k].reshape(-1).astype(np.float32)))

@@ -16,7 +16,7 @@ from hyperface.loading import WeightsError, load_diffusers, require
 from hyperface.seeding import torch_generator
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-GENERATORS = ("ldm", "folder")
+GENERATORS = ("stylegan2", "ldm", "folder")
 
 
 class GalleryGenerator(Protocol):
@@ -86,9 +86,14 @@ class FolderGallery:
 
 
 def load_gallery_generator(name: str, weights: str | Path, *, device: str = "cpu",
-                           steps: int = 50) -> GalleryGenerator:
+                           steps: int = 50, truncation_psi: float = 0.7,
+                           noise_mode: str = "const") -> GalleryGenerator:
     if name == "ldm":
         return LDMGallery(weights, device=device, steps=steps)
     if name == "folder":
         return FolderGallery(weights)
+    if name == "stylegan2":
+        from hyperface.stylegan2 import StyleGAN2Gallery
+
+        return StyleGAN2Gallery(weights, device=device, truncation_psi=truncation_psi, noise_mode=noise_mode)
     raise ValueError(f"gallery.generator must be one of {GENERATORS}, got {name!r}")

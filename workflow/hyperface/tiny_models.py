@@ -9,6 +9,7 @@ few, random weights. ``write_all`` lays out::
     {root}/arc2face/encoder/                     Arc2Face text encoder (legacy text_model.* keys, .bin)
     {root}/stable-diffusion-v1-5/                tokenizer/, vae/ (legacy attention names), scheduler/
     {root}/ldm/                                  unconditional diffusers LDMPipeline folder
+    {root}/stylegan2/ffhq-tiny.safetensors       StyleGAN2 (official tensor names + architecture metadata)
 """
 
 from __future__ import annotations
@@ -181,6 +182,21 @@ def write_ldm(folder: Path, seed: int = 0, resolution: int = 64) -> None:
         folder, safe_serialization=True)
 
 
+def write_stylegan2(path: Path, seed: int = 0, resolution: int = 64) -> None:
+    """A tiny StyleGAN2 in the converter's format, with non-zero noise strengths and w_avg."""
+    from hyperface.stylegan2 import StyleGAN2Generator
+
+    torch.manual_seed(seed)
+    model = StyleGAN2Generator(z_dim=64, w_dim=64, img_resolution=resolution, channel_base=1024,
+                               channel_max=64, mapping_layers=2)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("noise_strength"):
+                param.fill_(0.1)
+        model.mapping.w_avg.normal_()
+    model.save_safetensors(path)
+
+
 def write_all(root: str | Path, seed: int = 0, resolution: int = 64) -> dict[str, Path]:
     """Write every tiny model under ``root``; returns the paths the default config points at."""
     root = Path(root)
@@ -189,5 +205,6 @@ def write_all(root: str | Path, seed: int = 0, resolution: int = 64) -> dict[str
     vocab_size = len(json.loads((base / "tokenizer" / "vocab.json").read_text()))
     write_arc2face(root / "arc2face", vocab_size=vocab_size, seed=seed + 1, resolution=resolution)
     write_ldm(root / "ldm", seed=seed + 2, resolution=resolution)
+    write_stylegan2(root / "stylegan2" / "ffhq-tiny.safetensors", seed=seed + 3, resolution=resolution)
     return {"arcface": root / "arc2face" / "arcface.onnx", "arc2face": root / "arc2face",
-            "base_model": base, "ldm": root / "ldm"}
+            "base_model": base, "ldm": root / "ldm", "stylegan2": root / "stylegan2" / "ffhq-tiny.safetensors"}

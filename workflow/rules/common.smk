@@ -30,6 +30,7 @@ TINY_FILES = {
     "arc2face_encoder": f"{TINY}/arc2face/encoder",
     "base_model": f"{TINY}/stable-diffusion-v1-5",
     "ldm": f"{TINY}/ldm",
+    "stylegan2": f"{TINY}/stylegan2/ffhq-tiny.safetensors",
 }
 
 BENCHMARKS = dict(config["evaluation"]["benchmarks"])

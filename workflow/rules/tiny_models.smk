@@ -6,6 +6,7 @@ rule tiny_models:
         arc2face_encoder=directory(TINY_FILES["arc2face_encoder"]),
         base_model=directory(TINY_FILES["base_model"]),
         ldm=directory(TINY_FILES["ldm"]),
+        stylegan2=TINY_FILES["stylegan2"],
     params:
         root=lambda wildcards, output: os.path.dirname(output.ldm),
         seed=config["seed"],

@@ -18,7 +18,8 @@ from hyperface.seeding import derive_seed
 def gallery_shard(indices: range, out_manifest: str | Path, image_dir: str | Path, root: str | Path, *,
                   seed: int, gallery: dict, embedder: dict, device: str) -> None:
     generator = load_gallery_generator(gallery["generator"], gallery["weights"], device=device,
-                                       steps=gallery.get("steps", 50))
+                                       steps=gallery["steps"], truncation_psi=gallery["truncation_psi"],
+                                       noise_mode=gallery["noise_mode"])
     embed = load_embedder(embedder["backend"], embedder["weights"], device=device,
                           batch_size=embedder["batch_size"])
     # gallery faces are embedded like every other face: aligned to the ArcFace template first
