@@ -40,13 +40,12 @@ def main() -> None:
     if official.c_dim:
         raise SystemExit("conditional generators are not supported (c_dim > 0)")
     syn = official.synthesis
+    last = syn.block_resolutions[-1]
     arch = {"z_dim": official.z_dim, "w_dim": official.w_dim, "img_resolution": official.img_resolution,
-            "channel_base": None,
+            # channels(res) = min(channel_base // res, channel_max): recovered from the blocks
+            "channel_base": getattr(syn, f"b{last}").conv1.weight.shape[0] * last,
             "channel_max": max(getattr(syn, f"b{r}").conv1.weight.shape[0] for r in syn.block_resolutions),
             "mapping_layers": official.mapping.num_layers}
-    # channel_base: channels(res) = min(channel_base // res, channel_max); recover it from the last block
-    last = syn.block_resolutions[-1]
-    arch["channel_base"] = getattr(syn, f"b{last}").conv1.weight.shape[0] * last
     state = {k: v.detach().cpu().contiguous() for k, v in official.state_dict().items()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, args.out, metadata={k: json.dumps(v) for k, v in arch.items()})
