@@ -23,7 +23,8 @@ class Embedder(Protocol):
     def embed(self, faces: list[np.ndarray]) -> np.ndarray: ...
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -51,7 +52,7 @@ class InsightFaceEmbedder:
         for start in range(0, len(faces), self.batch_size):
             bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in faces[start:start + self.batch_size]]
             out.append(self.model.get_feat(bgr))
-        return _unit(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+        return unit_rows(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
 
 class FacenetEmbedder:
@@ -64,10 +65,11 @@ class FacenetEmbedder:
 
         state = load_state_dict(weights)
         classes = state["logits.weight"].shape[0] if "logits.weight" in state else None
-        model = InceptionResnetV1(classify=False, num_classes=classes)
-        if classes is None:
-            model.logits = torch.nn.Identity()
+        # the published files carry the training classifier: build it so every tensor is checked,
+        # then return embeddings rather than logits
+        model = InceptionResnetV1(classify=classes is not None, num_classes=classes)
         load_strict(model, state, weights)
+        model.classify = False
         self.model = model.eval().to(device)
         self.device, self.batch_size = device, batch_size
 
@@ -78,7 +80,7 @@ class FacenetEmbedder:
             x = torch.from_numpy(np.stack(faces[start:start + self.batch_size])).permute(0, 3, 1, 2)
             x = torch.nn.functional.interpolate(x.float(), size=160, mode="bilinear", align_corners=False)
             out.append(self.model(((x - 127.5) / 128.0).to(self.device)).cpu().numpy())
-        return _unit(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+        return unit_rows(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
 
 def load_embedder(backend: str, weights: str | Path, *, device: str = "cpu",
@@ -88,3 +90,9 @@ def load_embedder(backend: str, weights: str | Path, *, device: str = "cpu",
     if backend == "facenet":
         return FacenetEmbedder(weights, device=device, batch_size=batch_size)
     raise ValueError(f"embedder.backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def embedder_from_config(section: dict, device: str = "cpu") -> Embedder:
+    """The embedder of the config's ``embedder:`` section (backend, weights, batch_size)."""
+    return load_embedder(section["backend"], section["weights"], device=device,
+                         batch_size=section["batch_size"])

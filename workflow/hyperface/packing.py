@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hyperface.runtime import StopRequest
+from hyperface.runtime import StopRequest, save_checkpoint
 from hyperface.seeding import derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
@@ -230,12 +230,6 @@ def initial_points(n_identities: int, init: str, gallery: np.ndarray | None, dim
     raise ValueError(f"packing.init must be one of {INITS}, got {init!r}")
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def optimize(
     x0: np.ndarray | None = None,
     gallery: np.ndarray | None = None,
@@ -365,12 +359,12 @@ def optimize(
             if done % trace_every == 0 or done == iterations:
                 record(done, lr_now, t0)
             if ckpt_path and (done % checkpoint_every == 0 or stop.requested):
-                _save_checkpoint(ckpt_path, state(done, t0))
+                save_checkpoint(state(done, t0), ckpt_path)
                 if stop.requested:
                     raise PackingInterrupted(f"stopped by signal after iteration {done}; "
                                              f"state saved to {ckpt_path}")
         if ckpt_path:
-            _save_checkpoint(ckpt_path, state(iterations, t0))
+            save_checkpoint(state(iterations, t0), ckpt_path)
     finally:
         stop.restore()
 

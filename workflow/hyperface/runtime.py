@@ -31,6 +31,14 @@ def setup_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
     return log
 
 
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """torch.save to a temporary file, then rename: a job killed mid-write leaves the old checkpoint."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
 def pick_device(name: str | None = "auto") -> str:
     if name in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hyperface.alignment import ARCFACE_TEMPLATE
+from hyperface.embedders import unit_rows
 
 BINS = np.linspace(-1.0, 1.0, 201)
 # pose calibration: the ArcFace template is the frontal face; nose depth ~0.5 inter-ocular distance
@@ -61,10 +62,6 @@ def pair_histogram(x: np.ndarray, block: int = 2048) -> np.ndarray:
     return counts
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def identity_table(aligned: pd.DataFrame, embeddings: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Per-identity statistics, the histogram of intra-class pair cosines, and mean embeddings."""
     rows, intra, means = [], np.zeros(len(BINS) - 1, np.int64), []
@@ -79,7 +76,7 @@ def identity_table(aligned: pd.DataFrame, embeddings: np.ndarray) -> tuple[pd.Da
             intra_mean = float(pairs.mean())
         else:
             intra_mean = float("nan")
-        means.append(_unit(emb.mean(axis=0, keepdims=True))[0] if len(emb) else np.full(embeddings.shape[1], np.nan))
+        means.append(unit_rows(emb.mean(axis=0, keepdims=True))[0] if len(emb) else np.full(embeddings.shape[1], np.nan))
         rows.append({"identity": int(ident), "images": len(idx),
                      "detected": int((group["status"] == "ok").sum()),
                      "detection_rate": float((group["status"] == "ok").mean()),
@@ -92,7 +89,7 @@ def identity_table(aligned: pd.DataFrame, embeddings: np.ndarray) -> tuple[pd.Da
 def similarity_table(intra: np.ndarray, references: np.ndarray, means: np.ndarray) -> pd.DataFrame:
     """Long table: kind, bin_left, bin_right, count - intra-class vs the two inter-class views."""
     ok = ~np.isnan(means[:, 0])
-    parts = {"intra_images": intra, "inter_references": pair_histogram(_unit(references)),
+    parts = {"intra_images": intra, "inter_references": pair_histogram(unit_rows(references)),
              "inter_identity_means": pair_histogram(means[ok])}
     return pd.concat([pd.DataFrame({"kind": kind, "bin_left": BINS[:-1], "bin_right": BINS[1:], "count": counts})
                       for kind, counts in parts.items()], ignore_index=True)

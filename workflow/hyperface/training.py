@@ -22,7 +22,7 @@ from hyperface.augment import augment
 from hyperface.heads import build_head, diversity_loss
 from hyperface.images import load_rgb, to_network
 from hyperface.iresnet import build_backbone
-from hyperface.runtime import StopRequest
+from hyperface.runtime import StopRequest, save_checkpoint
 from hyperface.seeding import derive_seed, numpy_rng
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,6 @@ def _param_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[d
 class TrainResult:
     history: pd.DataFrame
     n_classes: int
-
-
-def _save(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
 
 
 def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkpoint: str | Path, *,
@@ -147,7 +141,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
                 seen += len(y)
                 total += float(loss) * len(y)
                 if stop.requested:
-                    _save(ckpt, state(epoch, step + 1))
+                    save_checkpoint(state(epoch, step + 1), ckpt)
                     raise TrainingInterrupted(f"stopped by signal at epoch {epoch}, step {step + 1}; "
                                               f"state saved to {ckpt}")
             sched.step()
@@ -156,7 +150,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
                    "images": seen, "seconds": secs, "images_per_s": seen / max(secs, 1e-9)}
             history.append(row)
             log.info("epoch %(epoch)d loss %(loss).4f lr %(lr).4g %(images_per_s).1f img/s", row)
-            _save(ckpt, state(epoch + 1, 0))
+            save_checkpoint(state(epoch + 1, 0), ckpt)
     finally:
         stop.restore()
     Path(out_weights).parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import numpy as np
 
 from hyperface import manifests
 from hyperface.alignment import Aligner
-from hyperface.embedders import load_embedder
+from hyperface.embedders import embedder_from_config
 from hyperface.images import load_rgb, save_png
 from hyperface.runtime import Throughput, chunks, progress
 
@@ -20,8 +20,7 @@ def align_shard(generated: str | Path, references: str | Path, out_manifest: str
     refs = manifests.read_embeddings(references)
     aligner = Aligner(size=alignment["size"], min_face_prob=alignment["min_face_prob"],
                       fallback=alignment["fallback"], device=device)
-    embed = load_embedder(embedder["backend"], embedder["weights"], device=device,
-                          batch_size=embedder["batch_size"])
+    embed = embedder_from_config(embedder, device)
     root, out_dir = Path(root), Path(out_dir)
     n, dim = len(frame), embed.dim
     cols = {"aligned": [""] * n, "status": [""] * n, "face_prob": np.zeros(n, np.float32),

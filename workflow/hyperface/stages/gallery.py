@@ -8,7 +8,7 @@ import numpy as np
 
 from hyperface import manifests
 from hyperface.alignment import Aligner
-from hyperface.embedders import load_embedder
+from hyperface.embedders import embedder_from_config
 from hyperface.gallery import load_gallery_generator
 from hyperface.images import save_png
 from hyperface.runtime import Throughput, chunks, progress
@@ -20,8 +20,7 @@ def gallery_shard(indices: range, out_manifest: str | Path, image_dir: str | Pat
     generator = load_gallery_generator(gallery["generator"], gallery["weights"], device=device,
                                        steps=gallery["steps"], truncation_psi=gallery["truncation_psi"],
                                        noise_mode=gallery["noise_mode"])
-    embed = load_embedder(embedder["backend"], embedder["weights"], device=device,
-                          batch_size=embedder["batch_size"])
+    embed = embedder_from_config(embedder, device)
     # gallery faces are embedded like every other face: aligned to the ArcFace template first
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
     root, image_dir = Path(root), Path(image_dir)

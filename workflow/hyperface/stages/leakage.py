@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hyperface.alignment import Aligner
-from hyperface.embedders import load_embedder
+from hyperface.embedders import embedder_from_config
 from hyperface.images import load_rgb, save_png
 from hyperface.leakage import load_real_faces, pair_picture, top_pairs
 from hyperface.stages.dataset import load_aligned
@@ -21,8 +21,7 @@ def leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str | Pat
             root: str | Path, *, params: dict, embedder: dict, device: str) -> None:
     frame = load_aligned(aligned)
     synthetic = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
-    embed = load_embedder(embedder["backend"], embedder["weights"], device=device,
-                          batch_size=embedder["batch_size"])
+    embed = embedder_from_config(embedder, device)
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
     real = load_real_faces(params["reference"], embedder=embed, aligner=aligner, gallery=gallery, root=root)
     rows_s, rows_r, cos = top_pairs(synthetic, real.embeddings, params["top_k"])
