@@ -57,7 +57,9 @@ def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | 
         "identity": kept["identity"].to_numpy(), "label": kept["identity"].map(labels).to_numpy(),
         "sample": kept["sample"].to_numpy(), "image": kept["aligned"].tolist(),
         "status": kept["status"].tolist(), "reference_cos": kept["reference_cos"].to_numpy()},
-        manifests.dataset_schema(), {"counts": counts})
+        manifests.dataset_schema(),
+        {"counts": counts, "config_hash": manifests.config_hash(
+            [n_identities, holdout_identities, min_reference_cos, keep_undetected, bool(leakage_pairs)])})
     Path(out_counts).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"reason": ["generated", *counts], "images": [len(frame), *counts.values()]}).to_parquet(
         out_counts, index=False)
