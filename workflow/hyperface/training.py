@@ -22,7 +22,7 @@ from hyperface.augment import augment
 from hyperface.heads import build_head, diversity_loss
 from hyperface.images import load_rgb, to_network
 from hyperface.iresnet import build_backbone
-from hyperface.runtime import StopRequest, save_checkpoint
+from hyperface.runtime import StopRequest, Throughput, progress, save_checkpoint
 from hyperface.seeding import derive_seed, numpy_rng
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = torch.nn.CrossEntropyLoss()
     stop = StopRequest()
+    speed = Throughput("images")
 
     def state(epoch: int, step: int) -> dict:
         return {"model": model.state_dict(), "head": margin.state_dict(), "optimizer": opt.state_dict(),
@@ -126,7 +127,8 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
             model.train()
             margin.train()
             t0, seen, total = time.perf_counter(), 0, 0.0
-            for step, (x, y) in enumerate(loader, start=first):
+            for step, (x, y) in enumerate(progress(loader, total=len(batches) - first,
+                                                   desc=f"epoch {epoch + 1}"), start=first):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with torch.autocast(device_type=dev_type, enabled=use_amp):
                     emb, norm = model(x)
@@ -139,7 +141,8 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
                 scaler.step(opt)
                 scaler.update()
                 seen += len(y)
-                total += float(loss) * len(y)
+                total += float(loss.detach()) * len(y)
+                speed.add(len(y))
                 if stop.requested:
                     save_checkpoint(state(epoch, step + 1), ckpt)
                     raise TrainingInterrupted(f"stopped by signal at epoch {epoch}, step {step + 1}; "
@@ -153,6 +156,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
             save_checkpoint(state(epoch + 1, 0), ckpt)
     finally:
         stop.restore()
+    speed.report()
     Path(out_weights).parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
               str(out_weights), metadata={"backbone": backbone, "width": str(width),

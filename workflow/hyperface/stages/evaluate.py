@@ -10,6 +10,7 @@ import pandas as pd
 
 from hyperface import manifests
 from hyperface.evaluation import summary_table, verify
+from hyperface.runtime import Throughput
 from hyperface.training import load_backbone
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,9 @@ log = logging.getLogger(__name__)
 def evaluate(weights: str | Path, bin_path: str | Path, out: str | Path, *, benchmark: str,
              batch_size: int, device: str) -> None:
     model = load_backbone(weights, device=device)
+    speed = Throughput("pairs")
     result = verify(model, bin_path, batch_size=batch_size, device=device)
+    speed.add(int(result.fold_pairs.sum()))
     k = len(result.fold_accuracy)
     manifests.write_manifest(out, {
         "benchmark": [benchmark] * k, "fold": np.arange(k), "threshold": result.fold_threshold,
@@ -26,6 +29,7 @@ def evaluate(weights: str | Path, bin_path: str | Path, out: str | Path, *, benc
         manifests.eval_schema(), {"tar_at_far_1e-3": result.tar_at_far})
     log.info("%s: accuracy %.4f +- %.4f, TAR@FAR=1e-3 %.4f", benchmark, result.accuracy,
              float(np.std(result.fold_accuracy)), result.tar_at_far)
+    speed.report()
 
 
 def summarise(per_benchmark: list[str | Path], out_parquet: str | Path, out_md: str | Path) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from hyperface import manifests, packing
+from hyperface.runtime import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,10 @@ def pack(gallery_manifest: str | Path, out_references: str | Path, out_trace: st
         log.info("iter %d min_dist %.4f mean_nn %.4f reg %.4f lr %.2g", iteration,
                  row["min_distance"], row["mean_nn_distance"], row["regulariser"], row["lr"])
 
+    speed = Throughput("iterations")
     result = packing.optimize(None, gallery, seed=seed, device=device, checkpoint=checkpoint,
                               progress=report, **params)
+    speed.add(result.iterations_run)
     emb = result.embeddings
     dev = packing.resolve_device(device)
     refs = torch.from_numpy(emb).to(dev)
@@ -44,3 +47,4 @@ def pack(gallery_manifest: str | Path, out_references: str | Path, out_trace: st
     final = result.trace.iloc[-1]
     log.info("packed %d identities: min pairwise cosine distance %.4f, mean nearest-neighbour %.4f",
              len(emb), final["min_distance"], final["mean_nn_distance"])
+    speed.report()
