@@ -121,7 +121,7 @@ def test_statistics_and_filter_counts_add_up(finished):
     pairs = pd.read_parquet(finished / "results/leakage/pairs.parquet")
     assert len(pairs) == 16 and pairs["cosine"].is_monotonic_decreasing
     assert all((finished / "results" / p).stat().st_size > 0 for p in pairs["picture"])
-    folders = sorted(p.name for p in (finished / "results/imagefolder").iterdir())
+    folders = sorted(p.name for p in (finished / "results/imagefolder").iterdir() if p.is_dir())
     assert folders == [f"{i:07d}" for i in range(8)]
 
 
