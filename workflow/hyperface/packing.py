@@ -87,24 +87,21 @@ def nearest(a: torch.Tensor, b: torch.Tensor, *, exclude_self: bool = False,
 
 
 def _softmin_grad(xn: torch.Tensor, temperature: float, chunk_size: int | None
-                  ) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
+                  ) -> tuple[float, torch.Tensor]:
     """Value and gradient of t*log(sum_{i<j} exp(cos_ij/t)) in one pass over row blocks.
 
     Each block keeps its rows' own log-sum-exp r_i and the row-normalised weighted sum of
     neighbours; the global normaliser is applied at the end, so the Gram matrix is never whole.
-    Returns (loss, grad, row max cosine, row argmax).
+    Returns (loss, grad).
     """
     n = len(xn)
     rows = _chunk_rows(n, chunk_size)
     r = torch.empty(n, dtype=xn.dtype, device=xn.device)
     g = torch.empty_like(xn)
-    best = torch.empty(n, dtype=xn.dtype, device=xn.device)
-    where = torch.empty(n, dtype=torch.long, device=xn.device)
     for start in range(0, n, rows):
         sims = xn[start:start + rows] @ xn.T
         local = torch.arange(len(sims), device=xn.device)
         sims[local, local + start] = -math.inf
-        best[start:start + rows], where[start:start + rows] = sims.max(dim=1)
         logits = sims / temperature
         r_block = torch.logsumexp(logits, dim=1)
         r[start:start + rows] = r_block
@@ -112,7 +109,7 @@ def _softmin_grad(xn: torch.Tensor, temperature: float, chunk_size: int | None
     lse = torch.logsumexp(r, dim=0)
     loss = temperature * (lse.item() - math.log(2.0))
     grad = 2.0 * torch.exp(r - lse)[:, None] * g
-    return loss, grad, best, where
+    return loss, grad
 
 
 def _energy_grad(xn: torch.Tensor, temperature: float, chunk_size: int | None) -> torch.Tensor:
@@ -130,13 +127,12 @@ def _energy_grad(xn: torch.Tensor, temperature: float, chunk_size: int | None) -
 
 
 def _objective_grad(objective: str, xn: torch.Tensor, temperature: float,
-                    chunk_size: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradient of the packing objective w.r.t. the unit rows, plus each row's nearest cosine."""
+                    chunk_size: int | None) -> torch.Tensor:
+    """Gradient of the packing objective w.r.t. the unit rows."""
     if objective == "softmin":
-        _, grad, best, where = _softmin_grad(xn, temperature, chunk_size)
-        return grad, best, where
+        return _softmin_grad(xn, temperature, chunk_size)[1]
     if objective == "energy":
-        return _energy_grad(xn, temperature, chunk_size), torch.empty(0), torch.empty(0)
+        return _energy_grad(xn, temperature, chunk_size)
     best, where = nearest(xn, xn, exclude_self=True, chunk_size=chunk_size)
     grad = torch.zeros_like(xn)
     if objective == "hard_min":
@@ -149,7 +145,7 @@ def _objective_grad(objective: str, xn: torch.Tensor, temperature: float,
         grad.index_add_(0, where, xn / len(xn))
     else:
         raise ValueError(f"packing.objective must be one of {OBJECTIVES}, got {objective!r}")
-    return grad, best, where
+    return grad
 
 
 def _tangent(grad_unit: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -170,7 +166,7 @@ def loss_gradient(x: torch.Tensor, gallery: torch.Tensor | None, rows: torch.Ten
     """
     xb = x if rows is None else x[rows]
     xn = torch.nn.functional.normalize(xb, dim=1)
-    grad, _, _ = _objective_grad(objective, xn, temperature, chunk_size)
+    grad = _objective_grad(objective, xn, temperature, chunk_size)
     if gallery is not None and alpha > 0:
         _, idx = nearest(xn, gallery, chunk_size=chunk_size)
         grad -= alpha / len(xn) * gallery[idx]
