@@ -11,4 +11,4 @@ p = snakemake.params
 leakage = snakemake.input.leakage
 build_dataset(list(snakemake.input.aligned), snakemake.output.dataset, snakemake.output.counts,
               n_identities=p.n_identities, holdout_identities=p.holdout_identities,
-              leakage_pairs=leakage[0] if leakage else None, **p.dataset)
+              dataset=dict(p.dataset), leakage_pairs=leakage[0] if leakage else None)

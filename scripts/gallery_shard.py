@@ -9,4 +9,4 @@ from hyperface.stages.gallery import gallery_shard
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 gallery_shard(range(*p.indices), snakemake.output.manifest, snakemake.output.images, p.root,
-              seed=p.seed, gallery=p.gallery, embedder=p.embedder, device=pick_device(p.device))
+              seed=p.seed, gallery=dict(p.gallery), embedder=dict(p.embedder), device=pick_device(p.device))

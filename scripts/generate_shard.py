@@ -9,5 +9,5 @@ from hyperface.stages.generate import generate_shard
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 generate_shard(snakemake.input.references, range(*p.identities), snakemake.output.manifest,
-               snakemake.output.images, p.root, seed=p.seed, params=dict(p.generation),
+               snakemake.output.images, p.root, seed=p.seed, generation=dict(p.generation),
                device=pick_device(p.device))

@@ -4,10 +4,10 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
 
 from hyperface.runtime import pick_device, setup_job
-from hyperface.stages.leakage import leakage
+from hyperface.stages.leakage import find_leakage
 
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
-leakage(list(snakemake.input.aligned), snakemake.input.gallery, snakemake.output.pairs,
-        snakemake.output.pictures, p.root, params=dict(p.leakage), embedder=dict(p.embedder),
-        device=pick_device(p.device))
+find_leakage(list(snakemake.input.aligned), snakemake.input.gallery, snakemake.output.pairs,
+             snakemake.output.pictures, p.root, leakage=dict(p.leakage), embedder=dict(p.embedder),
+             device=pick_device(p.device))

@@ -9,4 +9,4 @@ from hyperface.stages.pack import pack
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 pack(snakemake.input[0], snakemake.output.references, snakemake.output.trace, p.checkpoint_dir,
-     seed=p.seed, params=dict(p.packing), device=pick_device(p.device))
+     seed=p.seed, packing=dict(p.packing), device=pick_device(p.device))

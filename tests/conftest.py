@@ -66,3 +66,63 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
 def copy_workdir(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+# The micro config: 8 identities x 2 images, 1 epoch - every stage, in about half a minute. The
+# workflow tests that compare a re-run with a fresh run share its runs.
+MICRO = {"gallery.size": 8, "gallery.shard_size": 8, "gallery.batch_size": 8,
+         "packing.n_identities": 8, "packing.iterations": 20, "packing.lr_step": 10,
+         "packing.checkpoint_every": 10, "packing.trace_every": 5,
+         "generation.images_per_identity": 2, "generation.identities_per_shard": 4,
+         "generation.steps": 2, "generation.batch_size": 2,
+         "evaluation.holdout_identities": 5, "training.epochs": 1, "training.batch_size": 4,
+         "training.milestones": [], "leakage.top_k": 6, "export.imagefolder": False}
+
+
+def micro_config(**overrides) -> dict:
+    return demo_config(**{**MICRO, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_resources(tmp_path_factory) -> Path:
+    """A workdir skeleton holding resources/tiny as the tiny_models rule writes it (same code,
+    same seed), so fresh runs of the demo-derived configs skip that 12 s job."""
+    from hyperface.tiny_models import write_all
+
+    base = tmp_path_factory.mktemp("skeleton")
+    write_all(base / "resources" / "tiny", seed=0, resolution=64)
+    return base
+
+
+def fresh_workdir(skeleton: Path, dst: Path) -> Path:
+    """An empty workdir with the tiny models in place: a run there starts from nothing else."""
+    return copy_workdir(skeleton, dst)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """One complete run of the demo config as shipped, from an empty folder, shared by tests."""
+    workdir = tmp_path_factory.mktemp("demo")
+    run_snakemake(workdir, demo_config())
+    return workdir
+
+
+def kill_when(workdir: Path, config: dict, target: str, pattern: str, sig: int) -> None:
+    """Run snakemake for ``target``; as soon as a file matching ``pattern`` exists, send ``sig``
+    to the whole process group (snakemake and its job), as a scheduler would."""
+    import os
+    import time
+
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
+           str(workdir / "config.yaml"), "--cores", "2", target]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(workdir.glob(pattern)):
+        assert proc.poll() is None, f"the job ended before {pattern} appeared"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+    assert not (workdir / target).exists()

@@ -30,6 +30,12 @@ def test_shards_cover_every_item_once():
         shards.shard_range("00011", 103, 10)
 
 
+def test_results_root_is_counted_not_searched():
+    assert shards.results_root("plots/plots/packing_trace.png", 1) == "plots"
+    assert shards.results_root("/scratch/x/results/aligned/shard-00001.parquet", 1) == "/scratch/x/results"
+    assert shards.results_root("out/dataset.parquet", 0) == "out"
+
+
 def test_manifest_round_trip_with_metadata(tmp_path):
     emb = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
     path = tmp_path / "g.parquet"

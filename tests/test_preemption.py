@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from hyperface import manifests
 
-from .conftest import REPO, SNAKEMAKE, copy_workdir, run_snakemake
+from .conftest import copy_workdir, kill_when, run_snakemake
 from .test_workflow import small_config
 
 pytestmark = pytest.mark.workflow
@@ -38,28 +34,10 @@ def uninterrupted(with_gallery, tmp_path_factory) -> np.ndarray:
     return manifests.read_embeddings(workdir / REFERENCES)
 
 
-def kill_after_first_checkpoint(workdir: Path, config: dict, target: str, checkpoints: str, sig) -> None:
-    """Run snakemake for ``target``; once a checkpoint matching ``checkpoints`` exists, send ``sig``
-    to the whole process group (snakemake and the job), as a scheduler would."""
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
-           str(workdir / "config.yaml"), "--cores", "2", target]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not list(workdir.glob(checkpoints)):
-        assert proc.poll() is None, "the job finished or failed before its first checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, sig)
-    proc.wait(timeout=120)
-    assert not (workdir / target).exists()
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killed_pack_resumes_to_the_same_references(with_gallery, uninterrupted, tmp_path, sig):
     workdir = copy_workdir(with_gallery, tmp_path / "w")
-    kill_after_first_checkpoint(workdir, PACK_CONFIG, REFERENCES, "results/pack/checkpoint-*.pt", sig)
+    kill_when(workdir, PACK_CONFIG, REFERENCES, "results/pack/checkpoint-*.pt", sig)
     if sig == signal.SIGKILL:  # snakemake itself died without releasing its lock, as after a crash
         run_snakemake(workdir, PACK_CONFIG, "--unlock")
     run_snakemake(workdir, PACK_CONFIG, REFERENCES, "--rerun-incomplete")
@@ -83,7 +61,7 @@ def test_terminated_training_resumes_mid_epoch(tmp_path_factory, tmp_path):
     run_snakemake(straight, TRAIN_CONFIG, WEIGHTS)
 
     workdir = copy_workdir(prepared, tmp_path / "killed")
-    kill_after_first_checkpoint(workdir, TRAIN_CONFIG, WEIGHTS, "results/train/checkpoint-*.pt",
+    kill_when(workdir, TRAIN_CONFIG, WEIGHTS, "results/train/checkpoint-*.pt",
                                 signal.SIGTERM)
     log = (workdir / "results/logs/train.log").read_text()
     assert "stopped by signal" in log  # the job checkpointed on SIGTERM, mid-epoch

@@ -1,4 +1,9 @@
-"""The demo DAG through a real SLURM cluster (tests/slurm/cluster.sh) with profiles/slurm.
+"""The workflow through a real SLURM cluster (tests/slurm/cluster.sh) with profiles/slurm.
+
+Every rule of the micro config runs as a SLURM job (GPU rules with a GPU, CPU rules without), and
+`pack` and `train` are given more work than their 2-minute time limit: SLURM sends SIGTERM 30 s
+before the limit, the job checkpoints and exits, the executor's retry resubmits it, it resumes -
+and the references and weights equal those of an uninterrupted run on the same machine.
 
 Needs Debian's slurm-wlm, slurmdbd, munge and mariadb-server and root; `.ci/run` installs them.
 Outside CI, without them, the test is skipped; in CI (CI=true) their absence is a failure.
@@ -13,14 +18,22 @@ import subprocess
 import pytest
 import yaml
 
-from .conftest import REPO, SNAKEMAKE
-from .test_workflow import small_config
+from .compare import differing
+from .conftest import REPO, SNAKEMAKE, micro_config
 
 pytestmark = pytest.mark.slurm
 
 GPU_RULES = {"gallery_shard", "pack", "generate_shard", "align_shard", "train", "evaluate", "leakage"}
 CPU_RULES = {"tiny_models", "stats"}
+LIMITED = ("pack", "train")  # rules with a time limit shorter than their work in this test
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+# about 2 minutes of single-core work each for pack and train: more than one 2-minute attempt
+# can do once SLURM's warning comes (60-90 s into the job), less than three attempts can
+SLURM_CONFIG = micro_config(**{
+    "packing.iterations": 300_000, "packing.lr_step": 100_000, "packing.checkpoint_every": 20_000,
+    "packing.trace_every": 20_000, "training.backbone": "iresnet50", "training.width": 16,
+    "training.epochs": 400})
+COMPARED = ["results/references.parquet", "results/train/model.safetensors", "results/eval/summary.parquet"]
 
 
 def _have_slurm() -> bool:
@@ -43,31 +56,63 @@ def cluster(tmp_path):
         subprocess.run([str(CLUSTER), "stop", str(state)], check=False)
 
 
-def test_demo_dag_runs_through_slurm(cluster, tmp_path):
+def snakemake_cmd(workdir, *args: str) -> list[str]:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(SLURM_CONFIG, sort_keys=False))
+    return [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
+            str(workdir / "config.yaml"), *args]
+
+
+def sacct_jobs(env: dict) -> dict[str, list[dict[str, str]]]:
+    """Rule -> its SLURM jobs in submission order (state, elapsed, allocated resources)."""
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "--format=JobID,Comment,State,Elapsed,AllocTRES"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    print("sacct -X --format=JobID,Comment,State,Elapsed,AllocTRES\n" + out)
+    jobs: dict[str, list[dict[str, str]]] = {}
+    for line in out.strip().splitlines():
+        jobid, comment, state, elapsed, tres = line.split("|")
+        rule = comment.removeprefix("rule_").split("_wildcards_")[0]
+        jobs.setdefault(rule, []).append({"id": jobid, "state": state, "elapsed": elapsed, "tres": tres})
+    return jobs
+
+
+def seconds(elapsed: str) -> int:
+    h, m, s = (int(x) for x in elapsed.split(":"))
+    return 3600 * h + 60 * m + s
+
+
+def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
+    # the uninterrupted reference run, on the other core, while the cluster works
+    local = tmp_path / "local"
+    local.mkdir()
+    straight = subprocess.Popen(snakemake_cmd(local, "--cores", "1", *COMPARED[:2]),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     workdir = tmp_path / "work"
     workdir.mkdir()
-    (workdir / "config.yaml").write_text(yaml.safe_dump(small_config(), sort_keys=False))
-    cmd = ["timeout", "-k", "30", "1500", str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--profile", str(REPO / "profiles" / "slurm"),
-           "--workflow-profile", str(REPO / "tests" / "slurm" / "profile")]
+    cmd = ["timeout", "-k", "30", "2400", *snakemake_cmd(
+        workdir, "--profile", str(REPO / "profiles" / "slurm"),
+        "--workflow-profile", str(REPO / "tests" / "slurm" / "profile"))]
     proc = subprocess.run(cmd, env=cluster, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert straight.wait(timeout=1200) == 0, straight.stderr.read()[-4000:]
     assert (workdir / "results/eval/summary.md").exists()
 
-    sacct = subprocess.run(["sacct", "-X", "-n", "-P", "--format=JobID,Comment,State,AllocTRES"],
-                           env=cluster, capture_output=True, text=True, check=True).stdout
-    print("sacct -X --format=JobID,Comment,State,AllocTRES\n" + sacct)
-    rows = [line.split("|") for line in sacct.strip().splitlines()]
-    by_rule: dict[str, list[tuple[str, str]]] = {}
-    for _, comment, state, tres in rows:
-        rule = comment.removeprefix("rule_").split("_wildcards_")[0]
-        by_rule.setdefault(rule, []).append((state, tres))
-    assert set(by_rule) >= GPU_RULES | CPU_RULES, sorted(by_rule)
-    assert all(state == "COMPLETED" for jobs in by_rule.values() for state, _ in jobs)
+    jobs = sacct_jobs(cluster)
+    assert set(jobs) >= GPU_RULES | CPU_RULES, sorted(jobs)
     for rule in GPU_RULES:
-        assert all("gres/gpu=1" in tres for _, tres in by_rule[rule]), (rule, by_rule[rule])
+        assert all("gres/gpu=1" in j["tres"] for j in jobs[rule]), (rule, jobs[rule])
     for rule in CPU_RULES:
-        assert all("gres/gpu" not in tres for _, tres in by_rule[rule]), (rule, by_rule[rule])
+        assert all("gres/gpu" not in j["tres"] for j in jobs[rule]), (rule, jobs[rule])
     # local rules ran on the submitting host, not through the scheduler
-    assert not {"gallery", "dataset", "summary", "plots"} & set(by_rule)
-    assert len(by_rule["generate_shard"]) == 3 and len(by_rule["gallery_shard"]) == 2
+    assert not {"gallery", "dataset", "summary", "plots"} & set(jobs)
+    for rule in set(jobs) - set(LIMITED):
+        assert all(j["state"] == "COMPLETED" for j in jobs[rule]), (rule, jobs[rule])
+    for rule in LIMITED:
+        *stopped, last = jobs[rule]
+        # stopped by SLURM's warning signal: the job checkpointed and exited before its limit
+        assert stopped and all(j["state"] == "FAILED" and seconds(j["elapsed"]) < 120 for j in stopped), \
+            (rule, jobs[rule])
+        assert last["state"] == "COMPLETED", (rule, jobs[rule])
+        log = (workdir / f"results/logs/{rule}.log").read_text()
+        assert log.count("stopped by signal") == len(stopped), log[-3000:]
+        assert log.count("resumed from") == len(stopped), log[-3000:]
+    assert differing(workdir, local, COMPARED[:2]) == []

@@ -80,11 +80,15 @@ def test_bad_config_fails_before_any_job(tmp_path, overrides, key):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A complete run of the small config; tests that change files work on copies of it."""
-    workdir = tmp_path_factory.mktemp("run")
-    run_snakemake(workdir, small_config())
-    return workdir
+def finished(demo_run):
+    """The complete demo run (shared with the reproducibility test); tests that change files work
+    on copies of it."""
+    return demo_run
+
+
+DEMO = demo_config()
+N_ID, N_IMG = DEMO["packing"]["n_identities"], DEMO["generation"]["images_per_identity"]
+N_TRAIN = N_ID - DEMO["evaluation"]["holdout_identities"]
 
 
 def test_full_run_ends_with_the_summary(finished):
@@ -93,69 +97,83 @@ def test_full_run_ends_with_the_summary(finished):
     assert 0.0 <= summary["accuracy"].iloc[0] <= 1.0
     assert "| holdout |" in (finished / "results/eval/summary.md").read_text()
     refs = manifests.read_embeddings(finished / "results/references.parquet")
-    assert refs.shape == (12, 512)
+    assert refs.shape == (N_ID, 512)
     np.testing.assert_allclose(np.linalg.norm(refs, axis=1), 1.0, atol=1e-5)
     dataset = manifests.read_manifest(finished / "results/dataset.parquet")
-    assert sorted(dataset["identity"].unique()) == list(range(8))  # identities 8-11 held out
-    assert len(dataset) == 8 * 3
+    assert sorted(dataset["identity"].unique()) == list(range(N_TRAIN))  # the last ones held out
+    assert len(dataset) == N_TRAIN * N_IMG
     meta = manifests.read_meta(finished / "results/gallery.parquet")
     assert meta["backends"] == {"gallery": "stylegan2", "embedder": "insightface"}
-    for log in ["pack", "train", "generated/shard-00000", "aligned/shard-00002"]:
+    for log in ["pack", "train", "generated/shard-00000", "aligned/shard-00003"]:
         assert (finished / f"results/logs/{log}.log").stat().st_size > 0
+
+
+def test_every_output_names_its_provenance(finished):
+    from hyperface.lineage import provenance
+
+    tree = "\n".join(provenance(finished / "results/eval/summary.parquet"))
+    print(tree)
+    for stage in ["[summary]", "[evaluate]", "[train]", "[dataset]", "[align_shard]", "[generate_shard]",
+                  "[pack]", "[gallery]", "[gallery_shard]"]:
+        assert stage in tree
+    for model in ["arcface.onnx (fingerprint", "ffhq-tiny.safetensors (fingerprint",
+                  "arc2face/encoder (fingerprint", "holdout.bin (fingerprint"]:
+        assert model in tree
 
 
 def test_statistics_and_filter_counts_add_up(finished):
     counts = pd.read_parquet(finished / "results/stats/filter_counts.parquet").set_index("reason")["images"]
-    assert counts["generated"] == 12 * 3
+    assert counts["generated"] == N_ID * N_IMG
     assert counts.drop("generated").sum() == counts["generated"]  # kept + removed per reason
     assert counts["kept"] == len(manifests.read_manifest(finished / "results/dataset.parquet"))
-    assert counts["holdout"] == 4 * 3
+    assert counts["holdout"] == (N_ID - N_TRAIN) * N_IMG
     identities = pd.read_parquet(finished / "results/stats/identities.parquet")
-    assert identities["identity"].tolist() == list(range(12))
-    assert identities["images"].eq(3).all() and identities["intra_cos_mean"].between(-1, 1).all()
+    assert identities["identity"].tolist() == list(range(N_ID))
+    assert identities["images"].eq(N_IMG).all() and identities["intra_cos_mean"].between(-1, 1).all()
     similarity = pd.read_parquet(finished / "results/stats/similarity.parquet")
     per_kind = similarity.groupby("kind")["count"].sum()
-    assert per_kind["intra_images"] == 12 * 3 and per_kind["inter_references"] == 12 * 11 // 2
+    assert per_kind["intra_images"] == N_ID * N_IMG * (N_IMG - 1) // 2
+    assert per_kind["inter_references"] == N_ID * (N_ID - 1) // 2
     images = pd.read_parquet(finished / "results/stats/images.parquet")
-    assert {"yaw", "pitch", "roll"} <= set(images.columns) and len(images) == 36
+    assert {"yaw", "pitch", "roll"} <= set(images.columns) and len(images) == N_ID * N_IMG
     pairs = pd.read_parquet(finished / "results/leakage/pairs.parquet")
-    assert len(pairs) == 16 and pairs["cosine"].is_monotonic_decreasing
+    assert len(pairs) == DEMO["leakage"]["top_k"] and pairs["cosine"].is_monotonic_decreasing
     assert all((finished / "results" / p).stat().st_size > 0 for p in pairs["picture"])
     folders = sorted(p.name for p in (finished / "results/imagefolder").iterdir() if p.is_dir())
-    assert folders == [f"{i:07d}" for i in range(8)]
+    assert folders == [f"{i:07d}" for i in range(N_TRAIN)]
 
 
 def test_nothing_changed_plans_nothing(finished):
-    proc = run_snakemake(finished, small_config(), "-n")
+    proc = run_snakemake(finished, demo_config(), "-n")
     assert planned_jobs(proc) == {}
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_changing_beta_reruns_generation_and_what_follows(finished):
-    jobs = planned_jobs(run_snakemake(finished, small_config(**{"generation.beta": 0.05}), "-n"))
+    jobs = planned_jobs(run_snakemake(finished, demo_config(**{"generation.beta": 0.05}), "-n"))
     assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
                          "summary", "stats", "leakage", "export_imagefolder", "plots", "all"}
-    assert jobs["generate_shard"] == 3
+    assert jobs["generate_shard"] == 4
 
 
 def test_changing_alpha_reruns_packing_not_the_gallery(finished):
-    jobs = planned_jobs(run_snakemake(finished, small_config(**{"packing.alpha": 0.1}), "-n"))
+    jobs = planned_jobs(run_snakemake(finished, demo_config(**{"packing.alpha": 0.1}), "-n"))
     assert "pack" in jobs and "generate_shard" in jobs and "train" in jobs
     assert not {"gallery_shard", "gallery", "tiny_models"} & set(jobs)
 
 
 def test_identity_images_do_not_depend_on_sharding(finished, tmp_path):
     workdir = copy_workdir(finished, tmp_path / "resharded")
-    # identities 3..5 lie in shards 0 and 1 with 4 per shard, all in shard 1 with 3 per shard
-    config = small_config(**{"generation.identities_per_shard": 3})
+    # identities 7..13 lie in shards 0 and 1 with 10 per shard, all in shard 1 with 7 per shard
+    config = demo_config(**{"generation.identities_per_shard": 7})
     run_snakemake(workdir, config, "results/generated/shard-00001.parquet")
     before = manifests.read_manifest(finished / "results/generated/shard-00000.parquet")
     before = pd.concat([before, manifests.read_manifest(finished / "results/generated/shard-00001.parquet")])
     after = manifests.read_manifest(workdir / "results/generated/shard-00001.parquet")
-    assert sorted(after["identity"].unique()) == [3, 4, 5]
+    assert sorted(after["identity"].unique()) == list(range(7, 14))
     for _, row in after.iterrows():
         old = before[(before["identity"] == row["identity"]) & (before["sample"] == row["sample"])].iloc[0]
-        assert old["image"] != row["image"] or row["identity"] != 3  # identity 3 moved shard
+        assert (old["image"] != row["image"]) == (row["identity"] < 10)  # 7-9 moved shard
         np.testing.assert_array_equal(load_rgb(finished / "results" / old["image"]),
                                       load_rgb(workdir / "results" / row["image"]))
         np.testing.assert_array_equal(old["condition"], row["condition"])
@@ -164,7 +182,7 @@ def test_identity_images_do_not_depend_on_sharding(finished, tmp_path):
 def test_report_holds_every_plot_and_table(finished, tmp_path):
     import zipfile
 
-    run_snakemake(finished, small_config(), "--report", str(tmp_path / "report.zip"))
+    run_snakemake(finished, demo_config(), "--report", str(tmp_path / "report.zip"))
     with zipfile.ZipFile(tmp_path / "report.zip") as zf:
         sizes = {Path(info.filename).name: info.file_size for info in zf.infolist()}
     expected = ["packing_trace.png", "nn_histogram.png", "samples_raw.png", "samples_aligned.png",
@@ -175,7 +193,7 @@ def test_report_holds_every_plot_and_table(finished, tmp_path):
 
 
 def test_summary_lists_every_output(finished):
-    proc = run_snakemake(finished, small_config(), "--summary")
+    proc = run_snakemake(finished, demo_config(), "--summary")
     out = proc.stdout
     for path in ["results/references.parquet", "results/dataset.parquet", "results/eval/summary.md",
                  "results/plots/packing_trace.png"]:

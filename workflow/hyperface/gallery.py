@@ -75,7 +75,7 @@ def read_rgb(path: Path, min_size: int = 32) -> np.ndarray:
 class FolderGallery:
     """Real face images from a directory (the paper's best gallery ablation)."""
 
-    def __init__(self, weights: str | Path, **_ignored):
+    def __init__(self, weights: str | Path):
         self.files = list_images(weights)
 
     def generate(self, indices: list[int], seed: int) -> list[np.ndarray]:  # noqa: ARG002

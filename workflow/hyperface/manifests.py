@@ -1,13 +1,17 @@
-"""Parquet manifests: one schema per stage, defined here once, with provenance in file metadata.
+"""Parquet manifests: one schema per output, defined here once, with provenance in file metadata.
 
 Embeddings are ``fixed_size_list<float32>[D]`` columns; images are relative paths. File-level
-metadata records the package version, the backends used and a hash of the config section that
-produced the file.
+metadata records the package version, the backends used, and the lineage (see
+:mod:`hyperface.lineage`): a hash of the settings that produced the file, its inputs' lineage and
+its own. Every Parquet file the workflow writes goes through :func:`write_manifest`: checked
+against its schema and written atomically (a killed job never leaves half a file behind).
+
+Columns in :data:`TIMING_COLUMNS` hold wall-clock measurements; they are the only content that
+differs between two runs of one config on one machine.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,8 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hyperface import __version__
+from hyperface.lineage import digest
 
 META_PREFIX = "hyperface."
+TIMING_COLUMNS = frozenset({"elapsed_s", "seconds", "images_per_s"})
 
 
 def embedding_type(dim: int) -> pa.DataType:
@@ -72,13 +78,52 @@ def eval_schema() -> pa.Schema:
                       ("accuracy", pa.float64()), ("n_pairs", pa.int64())])
 
 
+def summary_schema() -> pa.Schema:
+    return pa.schema([("benchmark", pa.string()), ("accuracy", pa.float64()), ("std", pa.float64()),
+                      ("n_pairs", pa.int64()), ("tar_at_far_1e-3", pa.float64())])
+
+
+def filter_counts_schema() -> pa.Schema:
+    return pa.schema([("reason", pa.string()), ("images", pa.int64())])
+
+
+def history_schema() -> pa.Schema:
+    return pa.schema([("epoch", pa.int64()), ("loss", pa.float64()), ("lr", pa.float64()),
+                      ("images", pa.int64()), ("seconds", pa.float64()), ("images_per_s", pa.float64())])
+
+
+def identity_stats_schema() -> pa.Schema:
+    return pa.schema([("identity", pa.int64()), ("images", pa.int64()), ("detected", pa.int64()),
+                      ("detection_rate", pa.float64()), ("intra_cos_mean", pa.float64()),
+                      ("reference_cos_mean", pa.float64()), ("nearest_other_cos_mean", pa.float64())])
+
+
+def similarity_schema() -> pa.Schema:
+    return pa.schema([("kind", pa.string()), ("bin_left", pa.float64()), ("bin_right", pa.float64()),
+                      ("count", pa.int64())])
+
+
+def image_stats_schema() -> pa.Schema:
+    return pa.schema([("identity", pa.int64()), ("sample", pa.int64()), ("status", pa.string()),
+                      ("face_prob", pa.float32()), ("reference_cos", pa.float32()),
+                      ("nearest_other_cos", pa.float32()), ("yaw", pa.float64()),
+                      ("pitch", pa.float64()), ("roll", pa.float64())])
+
+
+def leakage_schema() -> pa.Schema:
+    return pa.schema([("rank", pa.int64()), ("identity", pa.int64()), ("sample", pa.int64()),
+                      ("synthetic_image", pa.string()), ("real_face", pa.string()),
+                      ("cosine", pa.float32()), ("picture", pa.string())])
+
+
 def config_hash(section: Any) -> str:
-    """A stable hash of a config section, recorded with every manifest it produced."""
-    text = json.dumps(section, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A stable hash of a config section (see :func:`hyperface.lineage.digest`)."""
+    return digest(section)
 
 
 def _to_arrow(column: Any, typ: pa.DataType) -> pa.Array:
+    if isinstance(column, (pa.Array, pa.ChunkedArray)):
+        return column.cast(typ)
     if isinstance(typ, pa.FixedSizeListType):
         values = np.ascontiguousarray(np.asarray(column, dtype=np.float32))
         if values.ndim != 2 or values.shape[1] != typ.list_size:
@@ -102,7 +147,16 @@ def write_manifest(path: str | Path, columns: Mapping[str, Any], schema: pa.Sche
     if missing or extra:
         raise ValueError(f"{path}: columns do not match the schema (missing {missing}, extra {extra})")
     arrays = [_to_arrow(columns[f.name], f.type) for f in schema]
-    table = pa.Table.from_arrays(arrays, schema=schema.with_metadata(_metadata(meta)))
+    _write_atomic(pa.Table.from_arrays(arrays, schema=schema.with_metadata(_metadata(meta))), path)
+
+
+def write_frame(path: str | Path, frame: pd.DataFrame, schema: pa.Schema,
+                meta: Mapping[str, Any] | None = None) -> None:
+    """:func:`write_manifest` for a DataFrame whose columns are exactly the schema's."""
+    write_manifest(path, {name: frame[name].to_numpy() for name in frame.columns}, schema, meta)
+
+
+def _write_atomic(table: pa.Table, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -110,9 +164,10 @@ def write_manifest(path: str | Path, columns: Mapping[str, Any], schema: pa.Sche
     tmp.replace(path)
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest as a DataFrame; fixed-size list columns become object columns of arrays."""
-    return pq.read_table(path).to_pandas()
+def read_manifest(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a manifest (or some of its columns) as a DataFrame; fixed-size list columns become
+    object columns of arrays."""
+    return pq.read_table(path, columns=columns).to_pandas()
 
 
 def read_embeddings(path: str | Path, column: str = "embedding") -> np.ndarray:
@@ -141,6 +196,5 @@ def concat_manifests(paths: list[str | Path], schema: pa.Schema, out: str | Path
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     columns = {name: table.column(name).combine_chunks() for name in schema.names}
     merged = pa.Table.from_arrays(list(columns.values()), schema=schema.with_metadata(_metadata(meta)))
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(merged, out)
+    _write_atomic(merged, out)
     return merged

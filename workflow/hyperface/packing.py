@@ -250,7 +250,6 @@ def optimize(
     trace_every: int = 100,
     device: str | None = "auto",
     progress: Callable[[int, dict], None] | None = None,
-    **_ignored,
 ) -> PackResult:
     """Solve the packing problem (Algorithm 1, or Algorithm 2 when ``batch_size`` is set).
 

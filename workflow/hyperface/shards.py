@@ -1,8 +1,10 @@
-"""Shard arithmetic, decided from the config alone so every node plans the same DAG."""
+"""Shard arithmetic and the results layout, decided from the config alone so every node plans
+the same DAG."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 SHARD_WIDTH = 5  # zero-padded digits in shard names: up to 99,999 shards
 SHARD_PATTERN = rf"\d{{{SHARD_WIDTH}}}"
@@ -29,3 +31,12 @@ def shard_range(shard: str | int, n_items: int, shard_size: int) -> range:
         raise ValueError(f"shard {shard} out of range for {n_items} items in shards of {shard_size}")
     start = index * shard_size
     return range(start, min(start + shard_size, n_items))
+
+
+def results_root(output: str | Path, levels: int) -> str:
+    """The results root of a job whose output lies ``levels`` folders below it.
+
+    Counted from the output path the job sees (storage plugins and shadow directories may prefix
+    it), never searched for by name: a root called ``plots`` holds ``plots/plots/...``.
+    """
+    return str(Path(output).parents[levels])

@@ -28,6 +28,9 @@ from hyperface.seeding import derive_seed, numpy_rng
 log = logging.getLogger(__name__)
 
 
+HISTORY_COLUMNS = ["epoch", "loss", "lr", "images", "seconds", "images_per_s"]
+
+
 class TrainingInterrupted(RuntimeError):
     """Raised after a mid-epoch checkpoint was written because SIGTERM/SIGUSR1 arrived."""
 
@@ -83,7 +86,12 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
           momentum: float = 0.9, weight_decay: float = 5e-4, milestones: list[int] | None = None,
           lr_gamma: float = 0.1, flip_prob: float = 0.5, crop_prob: float = 0.0,
           low_res_prob: float = 0.0, photometric_prob: float = 0.0, diversity_weight: float = 0.0,
-          workers: int = 0, device: str = "cpu", **_ignored) -> TrainResult:
+          workers: int = 0, device: str = "cpu", metadata: dict[str, str] | None = None
+          ) -> TrainResult:
+    """Train and write ``out_weights`` (safetensors; ``metadata`` added to the architecture's).
+
+    Keyword names are the keys of the ``training:`` config section (plus seed, device).
+    """
     if len(frame) == 0:
         raise ValueError("dataset.parquet has no images to train on")
     n_classes = int(frame["label"].max()) + 1
@@ -93,7 +101,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
     opt = torch.optim.SGD(_param_groups([model, margin], weight_decay), lr=lr, momentum=momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones or []), gamma=lr_gamma)
     ckpt = Path(checkpoint)
-    start_epoch, start_step, history = 0, 0, []
+    start_epoch, start_step, history, carried = 0, 0, [], (0, 0.0, 0.0)
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -102,6 +110,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
         sched.load_state_dict(state["scheduler"])
         start_epoch, start_step = int(state["epoch"]), int(state["step"])
         history = list(state["history"])
+        carried = tuple(state["epoch_so_far"])  # images, summed loss, seconds of a split epoch
         log.info("resumed from %s at epoch %d, step %d", ckpt, start_epoch, start_step)
 
     data = FaceDataset(frame, root, seed=seed, flip_prob=flip_prob, crop_prob=crop_prob,
@@ -113,9 +122,10 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
     stop = StopRequest()
     speed = Throughput("images")
 
-    def state(epoch: int, step: int) -> dict:
+    def state(epoch: int, step: int, so_far: tuple[int, float, float] = (0, 0.0, 0.0)) -> dict:
         return {"model": model.state_dict(), "head": margin.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "history": history}
+                "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "history": history,
+                "epoch_so_far": list(so_far)}
 
     try:
         for epoch in range(start_epoch, epochs):
@@ -126,7 +136,8 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
                                                  num_workers=workers, pin_memory=use_amp)
             model.train()
             margin.train()
-            t0, seen, total = time.perf_counter(), 0, 0.0
+            seen, total, before = carried if epoch == start_epoch else (0, 0.0, 0.0)
+            t0 = time.perf_counter() - before
             for step, (x, y) in enumerate(progress(loader, total=len(batches) - first,
                                                    desc=f"epoch {epoch + 1}"), start=first):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -144,7 +155,7 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
                 total += float(loss.detach()) * len(y)
                 speed.add(len(y))
                 if stop.requested:
-                    save_checkpoint(state(epoch, step + 1), ckpt)
+                    save_checkpoint(state(epoch, step + 1, (seen, total, time.perf_counter() - t0)), ckpt)
                     raise TrainingInterrupted(f"stopped by signal at epoch {epoch}, step {step + 1}; "
                                               f"state saved to {ckpt}")
             sched.step()
@@ -157,11 +168,14 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
     finally:
         stop.restore()
     speed.report()
-    Path(out_weights).parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-              str(out_weights), metadata={"backbone": backbone, "width": str(width),
-                                          "embedding_size": str(embedding_size)})
-    return TrainResult(history=pd.DataFrame(history), n_classes=n_classes)
+    out_weights = Path(out_weights)
+    out_weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_weights.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp),
+              metadata={"backbone": backbone, "width": str(width), "embedding_size": str(embedding_size),
+                        **(metadata or {})})
+    tmp.replace(out_weights)
+    return TrainResult(history=pd.DataFrame(history, columns=HISTORY_COLUMNS), n_classes=n_classes)
 
 
 def load_backbone(path: str | Path, device: str = "cpu") -> torch.nn.Module:

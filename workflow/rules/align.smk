@@ -8,7 +8,7 @@ rule align_shard:
         manifest=f"{R}/aligned/shard-{{shard}}.parquet",
         images=directory(f"{R}/aligned/shard-{{shard}}"),
     params:
-        root=results_root,
+        root=results_root(1),
         alignment=config["alignment"],
         embedder=config["embedder"],
         device=config["device"],

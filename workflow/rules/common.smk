@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from hyperface.config_checks import config_errors  # noqa: E402
 from hyperface.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
+from hyperface.shards import results_root as root_of  # noqa: E402
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -64,11 +65,9 @@ def existing_or_built(*paths):
     return found
 
 
-def results_root(wildcards, output):
-    """The results root as seen by the job, derived from its first output (storage plugins and
-    shadow directories may prefix paths, so it is never passed as a constant)."""
-    path = str(output[0])
-    return path[: path.rfind(R) + len(R)]
+def results_root(levels=1):
+    """A params function: the results root as the job sees it, ``levels`` above its first output."""
+    return lambda wildcards, output: root_of(output[0], levels)
 
 
 def gallery_weights():

@@ -26,7 +26,7 @@ rule holdout_bin:
     output:
         f"{R}/eval/holdout.bin",
     params:
-        root=results_root,
+        root=results_root(1),
         seed=config["seed"],
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
@@ -46,7 +46,7 @@ rule export_imagefolder:
     output:
         directory(f"{R}/imagefolder"),
     params:
-        root=results_root,
+        root=results_root(0),
     log:
         f"{R}/logs/export_imagefolder.log",
     localrule: True

@@ -7,7 +7,7 @@ rule gallery_shard:
         images=directory(f"{R}/gallery/shard-{{shard}}"),
     params:
         indices=gallery_indices,
-        root=results_root,
+        root=results_root(1),
         seed=config["seed"],
         gallery=config["gallery"],
         embedder=config["embedder"],

@@ -8,7 +8,7 @@ rule generate_shard:
         images=directory(f"{R}/generated/shard-{{shard}}"),
     params:
         identities=identity_range,
-        root=results_root,
+        root=results_root(1),
         seed=config["seed"],
         generation=config["generation"],
         device=config["device"],

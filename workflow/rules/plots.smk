@@ -14,7 +14,7 @@ rule plots:
         **{name: report_output(name) for name in PLOTS},
         benchmarks=report_output("benchmarks", "html"),
     params:
-        root=results_root,
+        root=results_root(1),
     log:
         f"{R}/logs/plots.log",
     localrule: True

@@ -32,7 +32,7 @@ rule leakage:
         pairs=f"{R}/leakage/pairs.parquet",
         pictures=directory(f"{R}/leakage/pairs"),
     params:
-        root=results_root,
+        root=results_root(1),
         leakage=config["leakage"],
         embedder=config["embedder"],
         device=config["device"],

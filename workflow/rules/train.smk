@@ -6,7 +6,7 @@ rule train:
         weights=f"{R}/train/model.safetensors",
         history=f"{R}/train/history.parquet",
     params:
-        root=results_root,
+        root=results_root(1),
         checkpoint_dir=lambda wildcards, output: os.path.dirname(output.weights),
         seed=config["seed"],
         training=config["training"],

@@ -1,7 +1,12 @@
-"""Alignment stage: MTCNN to the ArcFace template, re-embedding, identity consistency per image."""
+"""Alignment stage: MTCNN to the ArcFace template, re-embedding, identity consistency per image.
+
+Identity by identity, so that a killed job keeps the identities it finished (:mod:`hyperface.resume`).
+"""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,49 +15,74 @@ from hyperface import manifests
 from hyperface.alignment import Aligner
 from hyperface.embedders import embedder_from_config
 from hyperface.images import load_rgb, save_png
+from hyperface.lineage import lineage_meta
+from hyperface.resume import PartialShard, identity_folder
 from hyperface.runtime import Throughput, chunks, progress
+
+log = logging.getLogger(__name__)
 
 
 def align_shard(generated: str | Path, references: str | Path, out_manifest: str | Path,
                 out_dir: str | Path, root: str | Path, *, alignment: dict, embedder: dict,
                 device: str) -> None:
-    frame = manifests.read_manifest(generated)
+    """Aligned crops ``out_dir``/<identity>/<sample>.png and the shard's aligned manifest.
+
+    Settings: the ``alignment`` section (size, min_face_prob, fallback, batch_size) and the
+    ``embedder`` section (the recogniser that re-embeds every crop).
+    """
+    frame = manifests.read_manifest(generated, columns=["identity", "sample", "image"])
     refs = manifests.read_embeddings(references)
-    aligner = Aligner(size=alignment["size"], min_face_prob=alignment["min_face_prob"],
-                      fallback=alignment["fallback"], device=device)
-    embed = embedder_from_config(embedder, device)
+    meta = {"backends": {"detector": "mtcnn", "embedder": embedder["backend"]},
+            **lineage_meta("align_shard", [alignment, embedder],
+                           {"generated": generated, "references": references,
+                            "embedder": embedder["weights"]})}
     root, out_dir = Path(root), Path(out_dir)
-    n, dim = len(frame), embed.dim
-    cols = {"aligned": [""] * n, "status": [""] * n, "face_prob": np.zeros(n, np.float32),
-            "box": np.full((n, 4), np.nan, np.float32), "landmarks": np.full((n, 10), np.nan, np.float32),
-            "embedding": np.full((n, dim), np.nan, np.float32)}
+    embed = embedder_from_config(embedder, device)
+    partial = PartialShard(root, out_manifest, manifests.aligned_schema(embed.dim), meta, device)
+    identities = sorted(frame["identity"].unique().tolist())
+    done = set(partial.done(identities))
+    todo = [i for i in identities if i not in done]
+    log.info("kept %d identities already aligned, aligning %d", len(done), len(todo))
+    aligner = Aligner(size=alignment["size"], min_face_prob=alignment["min_face_prob"],
+                      fallback=alignment["fallback"], device=device) if todo else None
     speed = Throughput("images")
-    for rows in progress(list(chunks(range(n), alignment["batch_size"])), desc="alignment batches"):
-        images = [load_rgb(root / frame["image"].iloc[r]) for r in rows]
-        results = aligner.align(images)
+    for identity in progress(todo, desc="identities"):
+        group = frame[frame["identity"] == identity]
+        work = partial.image_dir(identity)
+        shutil.rmtree(work, ignore_errors=True)
+        columns = align_identity(group, aligner, embed, root, work,
+                                 out_dir / identity_folder(identity), alignment["batch_size"])
+        own, other = identity_consistency(columns["embedding"], columns["identity"], refs)
+        partial.commit(identity, {**columns, "reference_cos": own, "nearest_other_cos": other})
+        speed.add(len(group))
+    partial.finish(identities, out_manifest, out_dir)
+    speed.report()
+
+
+def align_identity(group, aligner: Aligner, embed, root: Path, work: Path, final: Path,
+                   batch_size: int) -> dict[str, object]:
+    """Manifest columns for one identity's images; crops go to ``work`` (named as in ``final``)."""
+    n = len(group)
+    cols = {"identity": group["identity"].to_numpy(), "sample": group["sample"].to_numpy(),
+            "image": group["image"].tolist(), "aligned": [""] * n, "status": [""] * n,
+            "face_prob": np.zeros(n, np.float32), "box": np.full((n, 4), np.nan, np.float32),
+            "landmarks": np.full((n, 10), np.nan, np.float32),
+            "embedding": np.full((n, embed.dim), np.nan, np.float32)}
+    for rows in chunks(range(n), batch_size):
+        results = aligner.align([load_rgb(root / cols["image"][r]) for r in rows])
         crops, crop_rows = [], []
         for r, res in zip(rows, results, strict=True):
             cols["status"][r], cols["face_prob"][r] = res.status, res.prob
             cols["box"][r], cols["landmarks"][r] = res.box, res.landmarks
             if res.crop is not None:
-                ident, sample = int(frame["identity"].iloc[r]), int(frame["sample"].iloc[r])
-                path = out_dir / f"{ident:07d}" / f"{sample:04d}.png"
-                save_png(res.crop, path)
-                cols["aligned"][r] = str(path.relative_to(root))
+                name = f"{int(cols['sample'][r]):04d}.png"
+                save_png(res.crop, work / name)
+                cols["aligned"][r] = str((final / name).relative_to(root))
                 crops.append(res.crop)
                 crop_rows.append(r)
         if crops:
             cols["embedding"][crop_rows] = embed.embed(crops)
-        speed.add(len(rows))
-    ident = frame["identity"].to_numpy()
-    own, other = identity_consistency(cols["embedding"], ident, refs)
-    manifests.write_manifest(out_manifest, {
-        "identity": ident, "sample": frame["sample"].to_numpy(), "image": frame["image"].tolist(),
-        **cols, "reference_cos": own, "nearest_other_cos": other},
-        manifests.aligned_schema(dim),
-        {"backends": {"detector": "mtcnn", "embedder": embedder["backend"]},
-         "config_hash": manifests.config_hash([alignment, embedder])})
-    speed.report()
+    return cols
 
 
 def identity_consistency(embeddings: np.ndarray, identity: np.ndarray, refs: np.ndarray,

@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 
 from hyperface import manifests
+from hyperface.lineage import lineage_meta
 
 log = logging.getLogger(__name__)
 
 
-def load_aligned(paths: list[str | Path]) -> pd.DataFrame:
-    return pd.concat([manifests.read_manifest(p) for p in paths], ignore_index=True)
+def load_aligned(paths: list[str | Path], columns: list[str] | None = None) -> pd.DataFrame:
+    """The aligned shards as one frame (only ``columns`` when given: embeddings are the bulk)."""
+    return pd.concat([manifests.read_manifest(p, columns) for p in paths], ignore_index=True)
 
 
 def holdout_set(n_identities: int, holdout_identities: int) -> set[int]:
@@ -45,24 +47,29 @@ def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
 
 
 def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | Path, *,
-                  n_identities: int, holdout_identities: int, min_reference_cos: float,
-                  keep_undetected: bool, leakage_pairs: str | Path | None = None) -> dict[str, int]:
-    frame = load_aligned(aligned)
-    leaked = pd.read_parquet(leakage_pairs) if leakage_pairs else None
+                  n_identities: int, holdout_identities: int, dataset: dict,
+                  leakage_pairs: str | Path | None = None) -> dict[str, int]:
+    """dataset.parquet (the training set, labels 0..C-1) and the kept/removed counts per reason.
+
+    Settings: the ``dataset`` section (keep_undetected, min_reference_cos), the number of
+    identities and how many of them are held out; the leakage pairs when they are excluded.
+    """
+    frame = load_aligned(aligned, ["identity", "sample", "aligned", "status", "reference_cos"])
+    inputs = {"aligned": aligned, **({"leakage": leakage_pairs} if leakage_pairs else {})}
+    meta = lineage_meta("dataset", [n_identities, holdout_identities, dataset], inputs)
+    leaked = manifests.read_manifest(leakage_pairs, ["identity", "sample"]) if leakage_pairs else None
     kept, counts = select(frame, n_identities=n_identities, holdout_identities=holdout_identities,
-                          min_reference_cos=min_reference_cos, keep_undetected=keep_undetected,
-                          leaked=leaked)
+                          min_reference_cos=dataset["min_reference_cos"],
+                          keep_undetected=dataset["keep_undetected"], leaked=leaked)
     labels = {ident: i for i, ident in enumerate(sorted(kept["identity"].unique()))}
     manifests.write_manifest(out, {
         "identity": kept["identity"].to_numpy(), "label": kept["identity"].map(labels).to_numpy(),
         "sample": kept["sample"].to_numpy(), "image": kept["aligned"].tolist(),
         "status": kept["status"].tolist(), "reference_cos": kept["reference_cos"].to_numpy()},
-        manifests.dataset_schema(),
-        {"counts": counts, "config_hash": manifests.config_hash(
-            [n_identities, holdout_identities, min_reference_cos, keep_undetected, bool(leakage_pairs)])})
-    Path(out_counts).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"reason": ["generated", *counts], "images": [len(frame), *counts.values()]}).to_parquet(
-        out_counts, index=False)
+        manifests.dataset_schema(), {"counts": counts, **meta})
+    manifests.write_manifest(out_counts, {"reason": ["generated", *counts],
+                                          "images": [len(frame), *counts.values()]},
+                             manifests.filter_counts_schema(), meta)
     log.info("dataset: %s from %d aligned images, %d identities", counts, len(frame), len(labels))
     return counts
 
@@ -72,7 +79,7 @@ def export_imagefolder(dataset: str | Path, root: str | Path, out_dir: str | Pat
     import os
     import shutil
 
-    frame = manifests.read_manifest(dataset)
+    frame = manifests.read_manifest(dataset, ["identity", "sample", "image"])
     out_dir = Path(out_dir)
     for ident, sample, image in zip(frame["identity"], frame["sample"], frame["image"], strict=True):
         target = out_dir / f"{ident:07d}" / f"{sample:04d}.png"

@@ -2,21 +2,27 @@
 
 Image k of identity i is drawn from the stream (seed, "generate", i, k) - both the embedding noise
 v and the diffusion latents z - and batches never mix identities, so an identity's images are the
-same whatever ``identities_per_shard`` is.
+same whatever ``identities_per_shard`` is. Finished identities survive a killed job
+(:mod:`hyperface.resume`): a re-run generates only the rest.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hyperface import manifests
-from hyperface.arc2face import Arc2FaceGenerator
 from hyperface.images import save_png
+from hyperface.lineage import lineage_meta
+from hyperface.resume import PartialShard, identity_folder
 from hyperface.runtime import Throughput, chunks, progress
 from hyperface.seeding import derive_seed, torch_generator
+
+log = logging.getLogger(__name__)
 
 
 def perturbed_condition(reference: np.ndarray, beta: float, seed: int, identity: int, sample: int,
@@ -29,35 +35,56 @@ def perturbed_condition(reference: np.ndarray, beta: float, seed: int, identity:
     return (cond / np.linalg.norm(cond)).astype(np.float32), z
 
 
+def generation_weights(generation: dict) -> list[Path]:
+    """The folders Arc2Face is loaded from; their fingerprints are part of a shard's lineage."""
+    weights, base = Path(generation["weights"]), Path(generation["base_model"])
+    return [weights / "arc2face", weights / "encoder", base / "tokenizer", base / "vae", base / "scheduler"]
+
+
 def generate_shard(references: str | Path, identities: range, out_manifest: str | Path,
-                   image_dir: str | Path, root: str | Path, *, seed: int, params: dict,
+                   image_dir: str | Path, root: str | Path, *, seed: int, generation: dict,
                    device: str) -> None:
+    """Write ``image_dir``/<identity>/<sample>.png and the shard's manifest for ``identities``.
+
+    Settings: the ``generation`` section (weights, base_model, images_per_identity, beta,
+    batch_size, steps, guidance_scale, resolution) and ``seed``.
+    """
+    from hyperface.arc2face import Arc2FaceGenerator
+
     refs = manifests.read_embeddings(references)
-    gen = Arc2FaceGenerator(params["weights"], params["base_model"], device=device,
-                            steps=params["steps"], guidance_scale=params["guidance_scale"],
-                            resolution=params["resolution"])
+    meta = {"backends": {"generator": generation["generator"]},
+            **lineage_meta("generate_shard", [seed, generation, [identities.start, identities.stop]],
+                           {"references": references, "weights": generation_weights(generation)})}
     root, image_dir = Path(root), Path(image_dir)
-    rows: dict[str, list] = {"identity": [], "sample": [], "image": [], "seed": [], "condition": []}
+    dim = refs.shape[1]
+    partial = PartialShard(root, out_manifest, manifests.generated_schema(dim), meta, device)
+    done = set(partial.done(identities))
+    todo = [i for i in identities if i not in done]
+    log.info("kept %d identities already generated, generating %d", len(done), len(todo))
     speed = Throughput("images")
-    for identity in progress(identities, desc="identities"):
-        samples = range(params["images_per_identity"])
-        for batch in chunks(samples, params["batch_size"]):
-            drawn = [perturbed_condition(refs[identity], params["beta"], seed, identity, k,
+    gen = None
+    for identity in progress(todo, desc="identities"):
+        if gen is None:  # loaded once per job, and not at all when every identity is done
+            gen = Arc2FaceGenerator(generation["weights"], generation["base_model"], device=device,
+                                    steps=generation["steps"], guidance_scale=generation["guidance_scale"],
+                                    resolution=generation["resolution"])
+        work = partial.image_dir(identity)
+        shutil.rmtree(work, ignore_errors=True)  # an earlier attempt's unfinished images
+        rows: dict[str, list] = {"identity": [], "sample": [], "image": [], "seed": [], "condition": []}
+        for batch in chunks(range(generation["images_per_identity"]), generation["batch_size"]):
+            drawn = [perturbed_condition(refs[identity], generation["beta"], seed, identity, k,
                                          gen.latent_shape) for k in batch]
             conds = np.stack([c for c, _ in drawn])
             images = gen.generate(conds, torch.stack([z for _, z in drawn]))
             for k, image, cond in zip(batch, images, conds, strict=True):
-                path = image_dir / f"{identity:07d}" / f"{k:04d}.png"
-                save_png(image, path)
+                save_png(image, work / f"{k:04d}.png")
+                final = image_dir / identity_folder(identity) / f"{k:04d}.png"
                 rows["identity"].append(identity)
                 rows["sample"].append(k)
-                rows["image"].append(str(path.relative_to(root)))
+                rows["image"].append(str(final.relative_to(root)))
                 rows["seed"].append(derive_seed(seed, "generate", identity, k))
                 rows["condition"].append(cond)
             speed.add(len(batch))
-    dim = refs.shape[1]
-    rows["condition"] = np.stack(rows["condition"]) if rows["condition"] else np.zeros((0, dim))
-    manifests.write_manifest(out_manifest, rows, manifests.generated_schema(dim),
-                             {"backends": {"generator": params["generator"]},
-                              "config_hash": manifests.config_hash([seed, params])})
+        partial.commit(identity, {**rows, "condition": np.stack(rows["condition"])})
+    partial.finish(identities, out_manifest, image_dir)
     speed.report()

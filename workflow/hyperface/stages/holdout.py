@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def build_holdout_bin(aligned: list[str | Path], out_bin: str | Path, root: str | Path, *, seed: int,
                       n_identities: int, holdout_identities: int) -> None:
-    frame = load_aligned(aligned)
+    frame = load_aligned(aligned, ["identity", "aligned"])
     frame = frame[frame["identity"].isin(holdout_set(n_identities, holdout_identities))
                   & (frame["aligned"] != "")].reset_index(drop=True)
     if frame["identity"].nunique() < 2:

@@ -8,18 +8,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hyperface import manifests
 from hyperface.alignment import Aligner
 from hyperface.embedders import embedder_from_config
 from hyperface.images import load_rgb, save_png
 from hyperface.leakage import load_real_faces, pair_picture, top_pairs
+from hyperface.lineage import lineage_meta
 from hyperface.stages.dataset import load_aligned
 
 log = logging.getLogger(__name__)
 
 
-def leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str | Path, out_dir: str | Path,
-            root: str | Path, *, params: dict, embedder: dict, device: str) -> None:
-    frame = load_aligned(aligned)
+def find_leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str | Path,
+                 out_dir: str | Path, root: str | Path, *, leakage: dict, embedder: dict,
+                 device: str) -> None:
+    """The ``top_k`` synthetic-real pairs by cosine, with a side-by-side picture each.
+
+    Settings: the ``leakage`` section (reference: gallery, a folder of faces or a .bin; top_k) and
+    the ``embedder`` section (how the real faces are embedded).
+    """
+    params = leakage
+    reference = params["reference"]
+    inputs = {"aligned": aligned, "gallery": gallery, "embedder": embedder["weights"],
+              **({} if reference == "gallery" else {"reference": reference})}
+    meta = lineage_meta("leakage", [params, embedder], inputs)
+    frame = load_aligned(aligned, ["identity", "sample", "aligned", "embedding"])
     synthetic = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
     embed = embedder_from_config(embedder, device)
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
@@ -37,7 +50,6 @@ def leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str | Pat
                           "synthetic_image": frame["aligned"].to_numpy()[rows_s],
                           "real_face": [real.names[int(r)] for r in rows_r], "cosine": cos,
                           "picture": pictures})
-    Path(out_pairs).parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out_pairs, index=False)
+    manifests.write_frame(out_pairs, table, manifests.leakage_schema(), meta)
     log.info("leakage: %d real faces; top-%d synthetic-real cosines %s", len(real.names), len(cos),
              ", ".join(f"{c:.3f}" for c in cos[:5]))

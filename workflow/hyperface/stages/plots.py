@@ -32,7 +32,7 @@ def make_plots(*, trace: str, references: str, gallery: str, aligned: list[str],
     before, _ = nearest(init, init, exclude_self=True)
     after, _ = nearest(refs, refs, exclude_self=True)
     plots.nn_histogram(before.numpy(), after.numpy(), out["nn_histogram"])
-    frame = load_aligned(aligned)
+    frame = load_aligned(aligned, ["identity", "sample", "image", "aligned"])
     plots.sample_grid(_grid_paths(frame, "image", root, grid_rows, grid_cols), out["samples_raw"])
     plots.sample_grid(_grid_paths(frame, "aligned", root, grid_rows, grid_cols), out["samples_aligned"])
     plots.similarity(pd.read_parquet(similarity), out["similarity"])

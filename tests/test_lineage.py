@@ -1,0 +1,164 @@
+"""Lineage hashes, resumable state keyed by them, and per-identity resume of alignment."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from hyperface import lineage, manifests
+from hyperface.images import save_png
+from hyperface.resume import PartialShard, claim_state
+
+
+def test_fingerprints_follow_content_not_place_or_time(tmp_path):
+    a = tmp_path / "a" / "weights.bin"
+    a.parent.mkdir()
+    a.write_bytes(b"x" * 1000)
+    b = tmp_path / "b" / "weights.bin"
+    b.parent.mkdir()
+    shutil.copy(a, b)  # a copy elsewhere, with another mtime
+    assert lineage.fingerprint(a) == lineage.fingerprint(b)
+    b.write_bytes(b"x" * 999 + b"y")
+    assert lineage.fingerprint(a) != lineage.fingerprint(b)
+    # folders: names and contents count, hidden download caches do not
+    (tmp_path / "a" / ".cache").mkdir()
+    (tmp_path / "a" / ".cache" / "etag").write_text("2026-11-23")
+    before = lineage.fingerprint(tmp_path / "a")
+    (tmp_path / "a" / ".cache" / "etag").write_text("2026-11-24")
+    assert lineage.fingerprint(tmp_path / "a") == before
+    (tmp_path / "a" / "config.json").write_text("{}")
+    assert lineage.fingerprint(tmp_path / "a") != before
+    with pytest.raises(FileNotFoundError, match="absent"):
+        lineage.fingerprint(tmp_path / "absent")
+
+
+def test_a_change_anywhere_in_a_large_file_is_seen(tmp_path):
+    data = bytearray(np.random.default_rng(0).integers(0, 255, 9 << 20, dtype=np.uint8).tobytes())
+    path = tmp_path / "unet.safetensors"
+    path.write_bytes(data)
+    base = lineage.fingerprint(path)
+    for offset in (0, len(data) // 2 + 12345, len(data) - 1):
+        changed = bytearray(data)
+        changed[offset] ^= 0xFF
+        path.write_bytes(changed)
+        assert lineage.fingerprint(path) != base
+
+
+def test_lineage_changes_with_settings_and_with_any_input(tmp_path):
+    gallery = tmp_path / "gallery.parquet"
+    manifests.write_manifest(gallery, {"index": [0], "image": ["a"], "seed": [1], "embedding": np.ones((1, 4))},
+                             manifests.gallery_schema(4), lineage.lineage_meta("gallery", [], {}))
+    weights = tmp_path / "w.onnx"
+    weights.write_bytes(b"onnx")
+    meta = lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights})
+    assert meta["inputs"]["gallery"]["lineage"] == manifests.read_meta(gallery)["lineage"]
+    assert lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights}) == meta
+    assert lineage.lineage_meta("pack", {"alpha": 0.1}, {"gallery": gallery, "weights": weights})["lineage"] \
+        != meta["lineage"]
+    weights.write_bytes(b"other onnx")
+    assert lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights})["lineage"] \
+        != meta["lineage"]
+    # a checkpoint name depends on the lineage and on the device type, not on the device index
+    assert lineage.state_name("ckpt", meta, "cuda:0") == lineage.state_name("ckpt", meta, "cuda:1")
+    assert lineage.state_name("ckpt", meta, "cuda") != lineage.state_name("ckpt", meta, "cpu")
+
+
+def test_claim_state_removes_checkpoints_of_other_lineages(tmp_path):
+    old = claim_state(tmp_path, "checkpoint", {"lineage": "aaaa"}, "cpu")
+    old.write_bytes(b"state")
+    assert claim_state(tmp_path, "checkpoint", {"lineage": "aaaa"}, "cpu") == old and old.exists()
+    new = claim_state(tmp_path, "checkpoint", {"lineage": "bbbb"}, "cpu")
+    assert new != old and not old.exists()
+
+
+SCHEMA = pa.schema([("identity", pa.int64()), ("image", pa.string())])
+
+
+def test_partial_shard_resumes_only_its_own_lineage(tmp_path):
+    out = tmp_path / "generated" / "shard-00000.parquet"
+    first = PartialShard(tmp_path, out, SCHEMA, {"lineage": "aaaa"}, "cpu")
+    for identity in (3, 4):
+        save_png(np.zeros((8, 8, 3), np.uint8), first.image_dir(identity) / "0000.png")
+        first.commit(identity, {"identity": [identity], "image": [f"generated/shard-00000/{identity:07d}/0000.png"]})
+    assert PartialShard(tmp_path, out, SCHEMA, {"lineage": "aaaa"}, "cpu").done(range(3, 6)) == [3, 4]
+    with pytest.raises(RuntimeError, match="not complete"):
+        first.finish(range(3, 6), out, tmp_path / "generated" / "shard-00000")
+    other = PartialShard(tmp_path, out, SCHEMA, {"lineage": "bbbb"}, "cpu")
+    assert other.done(range(3, 6)) == [] and not first.dir.exists()
+    for identity in (3, 4, 5):
+        save_png(np.zeros((8, 8, 3), np.uint8), other.image_dir(identity) / "0000.png")
+        other.commit(identity, {"identity": [identity], "image": [f"generated/shard-00000/{identity:07d}/0000.png"]})
+    table = other.finish(range(3, 6), out, tmp_path / "generated" / "shard-00000")
+    assert table.column("identity").to_pylist() == [3, 4, 5]
+    assert manifests.read_meta(out)["lineage"] == "bbbb"
+    assert all((tmp_path / image).exists() for image in table.column("image").to_pylist())
+    assert not (tmp_path / "partial").exists()
+
+
+@pytest.fixture
+def generated_shard(tmp_path, tiny):
+    """Three identities x two noise images, their manifest and random references."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "results"
+    rows = {"identity": [], "sample": [], "image": [], "seed": [], "condition": []}
+    for identity in range(3):
+        for sample in range(2):
+            image = f"generated/shard-00000/{identity:07d}/{sample:04d}.png"
+            save_png(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), root / image)
+            rows["identity"].append(identity)
+            rows["sample"].append(sample)
+            rows["image"].append(image)
+            rows["seed"].append(0)
+            rows["condition"].append(np.ones(512, np.float32))
+    manifests.write_manifest(root / "generated/shard-00000.parquet", {**rows, "condition": np.stack(rows["condition"])},
+                             manifests.generated_schema(512))
+    refs = rng.normal(size=(3, 512)).astype(np.float32)
+    manifests.write_manifest(root / "references.parquet", {
+        "identity": np.arange(3), "embedding": refs / np.linalg.norm(refs, axis=1, keepdims=True),
+        "init_index": np.arange(3), "nearest_gallery": np.arange(3), "nearest_gallery_cos": np.ones(3),
+        "nearest_identity_cos": np.zeros(3)}, manifests.references_schema(512))
+    return root
+
+
+def test_alignment_interrupted_mid_shard_keeps_finished_identities(generated_shard, tiny, monkeypatch, caplog):
+    from hyperface.stages import align
+
+    root = generated_shard
+    settings = {"alignment": {"size": 112, "min_face_prob": 0.9, "fallback": "center_crop", "batch_size": 4},
+                "embedder": {"backend": "insightface", "weights": str(tiny["arcface"]), "batch_size": 8},
+                "device": "cpu"}
+
+    def run(out_name: str) -> str:
+        out = root / f"{out_name}/shard-00000.parquet"
+        align.align_shard(root / "generated/shard-00000.parquet", root / "references.parquet", out,
+                          root / f"{out_name}/shard-00000", root, **settings)
+        return out
+
+    straight = run("straight")
+    real = align.align_identity
+    calls = []
+
+    def crash_on_the_third(group, *args):
+        calls.append(int(group["identity"].iloc[0]))
+        if len(calls) == 3:
+            raise RuntimeError("node lost")
+        return real(group, *args)
+
+    monkeypatch.setattr(align, "align_identity", crash_on_the_third)
+    with pytest.raises(RuntimeError, match="node lost"):
+        run("aligned")
+    monkeypatch.setattr(align, "align_identity", real)
+    with caplog.at_level(logging.INFO):
+        resumed = run("aligned")
+    assert "kept 2 identities already aligned, aligning 1" in caplog.text
+    a, b = manifests.read_manifest(straight), manifests.read_manifest(resumed)
+    assert a["aligned"].str.replace("straight/", "aligned/").tolist() == b["aligned"].tolist()
+    for column in ["status", "face_prob", "reference_cos", "nearest_other_cos"]:
+        np.testing.assert_array_equal(a[column].to_numpy(), b[column].to_numpy())
+    np.testing.assert_array_equal(np.stack(a["embedding"]), np.stack(b["embedding"]))
+    for x, y in zip(a["aligned"], b["aligned"], strict=True):
+        assert (root / x).read_bytes() == (root / y).read_bytes()

@@ -1,0 +1,119 @@
+"""Right answers after a change: a partial re-run equals a fresh run of the new config.
+
+One baseline run of the micro config is shared. For each upstream change, a copy of the baseline
+(with Snakemake's records) is re-run with the new config, and a fresh folder is run with it from
+scratch; references, dataset, weights and evaluation must be equal - content and lineage - and
+must differ from the baseline's wherever they lie downstream of the change.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyperface import manifests
+
+from .compare import differing, parquet_content
+from .conftest import (
+    copy_workdir,
+    demo_config,
+    fresh_workdir,
+    kill_when,
+    micro_config,
+    run_snakemake,
+)
+
+pytestmark = pytest.mark.workflow
+
+TARGET = "results/eval/summary.md"
+COMPARED = ["results/references.parquet", "results/dataset.parquet", "results/train/model.safetensors",
+            "results/eval/holdout.parquet", "results/eval/summary.parquet"]
+# change -> (new value, whether the packed references lie downstream of it)
+CHANGES = {
+    "gallery.truncation_psi": (0.4, True),
+    "packing.alpha": (0.1, True),
+    "generation.beta": (0.3, False),
+    "dataset.min_reference_cos": ("median", False),
+    "leakage.exclude": (True, False),
+}
+
+
+@pytest.fixture(scope="module")
+def baseline(tiny_resources, tmp_path_factory) -> Path:
+    workdir = fresh_workdir(tiny_resources, tmp_path_factory.mktemp("baseline") / "w")
+    run_snakemake(workdir, micro_config(), TARGET)
+    return workdir
+
+
+def new_value(key: str, baseline: Path):
+    value = CHANGES[key][0]
+    if value == "median":  # a filter threshold that removes some training images and keeps some
+        dataset = manifests.read_manifest(baseline / "results/dataset.parquet", ["reference_cos"])
+        return float(np.median(dataset["reference_cos"]))
+    return value
+
+
+def test_finished_jobs_leave_no_resumable_state(baseline):
+    assert not list((baseline / "results").glob("**/checkpoint-*.pt"))
+    assert not (baseline / "results/partial").exists()
+
+
+@pytest.mark.parametrize("key", list(CHANGES))
+def test_rerun_after_a_change_equals_a_fresh_run(key, baseline, tiny_resources, tmp_path):
+    config = micro_config(**{key: new_value(key, baseline)})
+    rerun = copy_workdir(baseline, tmp_path / "rerun")
+    run_snakemake(rerun, config, TARGET)
+    fresh = fresh_workdir(tiny_resources, tmp_path / "fresh")
+    run_snakemake(fresh, config, TARGET)
+
+    assert differing(rerun, fresh, COMPARED) == []
+    downstream = COMPARED if CHANGES[key][1] else COMPARED[1:]
+    assert differing(baseline, rerun, COMPARED) == downstream
+    for log in ["pack", "train"]:  # nothing was resumed from the baseline's state
+        text = (rerun / f"results/logs/{log}.log").read_text()
+        assert text.count("resumed from") == 0, text[-2000:]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_generation_shard_keeps_its_finished_identities(baseline, tmp_path, sig):
+    config = micro_config(**{"generation.beta": 0.3})
+    target = "results/generated/shard-00000.parquet"
+    straight = copy_workdir(baseline, tmp_path / "straight")
+    run_snakemake(straight, config, target)
+
+    workdir = copy_workdir(baseline, tmp_path / "killed")
+    kill_when(workdir, config, target, "results/partial/generated/shard-00000/*/0000000.parquet", sig)
+    if sig == signal.SIGKILL:  # snakemake died with the job, without releasing its lock
+        run_snakemake(workdir, config, "--unlock")
+    run_snakemake(workdir, config, target, "--rerun-incomplete")
+
+    log = (workdir / "results/logs/generated/shard-00000.log").read_text()
+    kept, generated = map(int, re.findall(r"kept (\d+) identities already generated, generating (\d+)",
+                                          log)[-1])
+    print(f"{sig!r}: the re-run kept {kept} identities and generated {generated}")
+    assert kept >= 1 and kept + generated == 4
+    assert parquet_content(workdir / target) == parquet_content(straight / target)
+    frame = manifests.read_manifest(straight / target, ["image"])
+    for image in frame["image"]:
+        assert (workdir / "results" / image).read_bytes() == (straight / "results" / image).read_bytes()
+    assert not (workdir / "results/partial").exists()
+
+
+def test_two_fresh_runs_of_the_demo_config_are_identical(demo_run, tmp_path):
+    """Bit for bit on the CPU: manifests (but their wall-clock columns), weights, images."""
+    second = tmp_path / "second"
+    run_snakemake(second, demo_config())
+    results = demo_run / "results"
+    outputs = sorted(str(p.relative_to(demo_run)) for p in results.rglob("*")
+                     if p.is_file() and p.suffix in (".parquet", ".safetensors", ".png", ".bin")
+                     and "plots" not in p.parts)
+    assert len(outputs) > 500 and "results/train/model.safetensors" in outputs
+    second_outputs = sorted(str(p.relative_to(second)) for p in (second / "results").rglob("*")
+                            if p.is_file() and p.suffix in (".parquet", ".safetensors", ".png", ".bin")
+                            and "plots" not in p.parts)
+    assert outputs == second_outputs
+    assert differing(demo_run, second, outputs) == []
