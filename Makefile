@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: demo test lint dry-run rulegraph clean
+.PHONY: demo test lint check-envs dry-run rulegraph clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+# build each envs/*.yaml with pip in a fresh venv (no conda channel is needed) and import every
+# module its rules use; see tests/env_check.py
+check-envs: $(STAMP)
+	$(BIN)/python -m tests.env_check
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n --configfile config/paper.yaml

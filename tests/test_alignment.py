@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from hyperface.alignment import ARCFACE_TEMPLATE, Aligner, pick_face, similarity_transform
+from hyperface.alignment import Aligner, pick_face, similarity_transform
+from hyperface.images import ARCFACE_TEMPLATE
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_face_nearest_the_centre_wins():
 
 
 def test_head_pose_of_the_template_and_of_a_rolled_face():
-    from hyperface.stats import head_pose
+    from hyperface.face_statistics import head_pose
 
     frontal = head_pose(ARCFACE_TEMPLATE.reshape(1, 10))[0]
     np.testing.assert_allclose(frontal[[1]], 0.0, atol=1e-6)  # pitch zero by calibration
@@ -64,7 +65,7 @@ def test_head_pose_of_the_template_and_of_a_rolled_face():
 
 
 def test_top_pairs_match_brute_force():
-    from hyperface.leakage import top_pairs
+    from hyperface.real_faces import top_pairs
 
     rng = np.random.default_rng(0)
     syn = rng.normal(size=(50, 8))

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from hyperface.arc2face import Arc2FaceGenerator, Arc2FaceTextEncoder, load_tokenizer
 from hyperface.embedders import load_embedder
-from hyperface.gallery import FolderGallery, load_gallery_generator
+from hyperface.gallery_generators import FolderGallery, load_gallery_generator
 from hyperface.images import save_png
 from hyperface.loading import WeightsError
 

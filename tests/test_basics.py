@@ -76,3 +76,20 @@ def test_demo_config_is_consistent():
 def test_cross_key_errors_name_the_key(overrides, key):
     errors = config_errors(_validated(**overrides))
     assert errors and key in errors[0]
+
+
+def test_paper_weights_make_a_non_commercial_dataset():
+    import yaml
+
+    from hyperface.licences import licence_rows, licence_table, most_restrictive
+    from hyperface.stages.card import models_used
+
+    from .conftest import REPO
+
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    rows = licence_rows(models_used(paper, "resources/tiny"))
+    assert [lic.model.split(" ")[0] for _, _, lic in rows] == ["StyleGAN2", "ArcFace", "Arc2Face", "Stable", "MTCNN"]
+    assert most_restrictive(rows).startswith("Non-commercial")
+    assert "NVIDIA Source Code License-NC" in licence_table(rows)
+    demo = licence_rows(models_used(demo_config(), "resources/tiny"))
+    assert [lic.model for _, _, lic in demo[:4]] == ["Tiny random model (CPU demo)"] * 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 
@@ -36,9 +37,27 @@ def test_fingerprints_follow_content_not_place_or_time(tmp_path):
         lineage.fingerprint(tmp_path / "absent")
 
 
+def test_safetensors_fingerprint_ignores_the_header_order(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {"b": torch.ones(3), "a": torch.zeros(2)}
+    save_file(tensors, str(tmp_path / "x.safetensors"), metadata={"one": "1", "two": "2"})
+    raw = (tmp_path / "x.safetensors").read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + size])
+    reordered = json.dumps(dict(reversed(list(header.items()))), separators=(",", ":")).encode().ljust(size)
+    (tmp_path / "y.safetensors").write_bytes(raw[:8] + reordered + raw[8 + size:])
+    assert (tmp_path / "x.safetensors").read_bytes() != (tmp_path / "y.safetensors").read_bytes()
+    assert lineage.fingerprint(tmp_path / "x.safetensors") == lineage.fingerprint(tmp_path / "y.safetensors")
+    save_file({"b": torch.ones(3), "a": torch.ones(2)}, str(tmp_path / "z.safetensors"),
+              metadata={"one": "1", "two": "2"})
+    assert lineage.fingerprint(tmp_path / "z.safetensors") != lineage.fingerprint(tmp_path / "x.safetensors")
+
+
 def test_a_change_anywhere_in_a_large_file_is_seen(tmp_path):
     data = bytearray(np.random.default_rng(0).integers(0, 255, 9 << 20, dtype=np.uint8).tobytes())
-    path = tmp_path / "unet.safetensors"
+    path = tmp_path / "unet.bin"
     path.write_bytes(data)
     base = lineage.fingerprint(path)
     for offset in (0, len(data) // 2 + 12345, len(data) - 1):

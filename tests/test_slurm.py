@@ -12,6 +12,7 @@ Outside CI, without them, the test is skipped; in CI (CI=true) their absence is 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -30,9 +31,11 @@ CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 # about 2 minutes of single-core work each for pack and train: more than one 2-minute attempt
 # can do once SLURM's warning comes (60-90 s into the job), less than three attempts can
 SLURM_CONFIG = micro_config(**{
-    "packing.iterations": 300_000, "packing.lr_step": 100_000, "packing.checkpoint_every": 20_000,
+    "packing.iterations": 450_000, "packing.lr_step": 100_000, "packing.checkpoint_every": 20_000,
     "packing.trace_every": 20_000, "training.backbone": "iresnet50", "training.width": 16,
-    "training.epochs": 400})
+    "training.epochs": 600})
+# the checkpoint a retry resumes from was written on SLURM's signal, not by the periodic ones
+RESUMED = {"pack": r"resumed from \S+ at iteration (\d+)", "train": r"resumed from \S+ at epoch \d+, step (\d+)"}
 COMPARED = ["results/references.parquet", "results/train/model.safetensors", "results/eval/summary.parquet"]
 
 
@@ -64,14 +67,15 @@ def snakemake_cmd(workdir, *args: str) -> list[str]:
 
 def sacct_jobs(env: dict) -> dict[str, list[dict[str, str]]]:
     """Rule -> its SLURM jobs in submission order (state, elapsed, allocated resources)."""
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "--format=JobID,Comment,State,Elapsed,AllocTRES"],
+    fields = "JobID,Comment,Partition,Account,State,Elapsed,AllocTRES"
+    out = subprocess.run(["sacct", "-X", "-n", "-P", f"--format={fields}"],
                          env=env, capture_output=True, text=True, check=True).stdout
-    print("sacct -X --format=JobID,Comment,State,Elapsed,AllocTRES\n" + out)
+    print(f"sacct -X --format={fields}\n" + out)
     jobs: dict[str, list[dict[str, str]]] = {}
     for line in out.strip().splitlines():
-        jobid, comment, state, elapsed, tres = line.split("|")
-        rule = comment.removeprefix("rule_").split("_wildcards_")[0]
-        jobs.setdefault(rule, []).append({"id": jobid, "state": state, "elapsed": elapsed, "tres": tres})
+        row = dict(zip(["id", "comment", "partition", "account", "state", "elapsed", "tres"],
+                       line.split("|"), strict=True))
+        jobs.setdefault(row["comment"].removeprefix("rule_").split("_wildcards_")[0], []).append(row)
     return jobs
 
 
@@ -98,21 +102,30 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
 
     jobs = sacct_jobs(cluster)
     assert set(jobs) >= GPU_RULES | CPU_RULES, sorted(jobs)
+    # GPU rules got one GPU on the GPU partition (evaluate asked the generic-resource way), CPU
+    # rules none, on the CPU partition; every job under the profile's explicit account
     for rule in GPU_RULES:
-        assert all("gres/gpu=1" in j["tres"] for j in jobs[rule]), (rule, jobs[rule])
+        assert all("gres/gpu=1" in j["tres"] and j["partition"] == "gpu" for j in jobs[rule]), jobs[rule]
     for rule in CPU_RULES:
-        assert all("gres/gpu" not in j["tres"] for j in jobs[rule]), (rule, jobs[rule])
+        assert all("gres/gpu" not in j["tres"] and j["partition"] == "cpu" for j in jobs[rule]), jobs[rule]
+    assert {j["account"] for js in jobs.values() for j in js} == {"root"}
     # local rules ran on the submitting host, not through the scheduler
     assert not {"gallery", "dataset", "summary", "plots"} & set(jobs)
     for rule in set(jobs) - set(LIMITED):
         assert all(j["state"] == "COMPLETED" for j in jobs[rule]), (rule, jobs[rule])
     for rule in LIMITED:
         *stopped, last = jobs[rule]
-        # stopped by SLURM's warning signal: the job checkpointed and exited before its limit
+        # stopped by SLURM's warning signal: the job checkpointed and exited before its limit ...
         assert stopped and all(j["state"] == "FAILED" and seconds(j["elapsed"]) < 120 for j in stopped), \
             (rule, jobs[rule])
         assert last["state"] == "COMPLETED", (rule, jobs[rule])
+        for job in stopped:  # ... the snakemake inside the job got TERM and waited for the rule
+            slurm_log = (workdir / f"logs/slurm/rule_{rule}/{job['id']}.log").read_text()
+            assert "Will exit after finishing currently running jobs" in slurm_log, slurm_log[-2000:]
+        # the last attempt resumed from the state written on the signal (Snakemake deletes the
+        # rule log of a failed attempt; SLURM's job logs above are kept)
         log = (workdir / f"results/logs/{rule}.log").read_text()
-        assert log.count("stopped by signal") == len(stopped), log[-3000:]
-        assert log.count("resumed from") == len(stopped), log[-3000:]
+        position = int(re.findall(RESUMED[rule], log)[-1])
+        print(f"{rule}: {len(stopped)} attempt(s) stopped by SLURM; the last resumed at {position}")
+        assert (position % SLURM_CONFIG["packing"]["checkpoint_every"] if rule == "pack" else position) > 0
     assert differing(workdir, local, COMPARED[:2]) == []

@@ -33,7 +33,7 @@ def test_dry_run_plans_the_whole_dag(tmp_path):
     assert jobs == {"tiny_models": 1, "gallery_shard": 2, "gallery": 1, "pack": 1, "generate_shard": 4,
                     "align_shard": 4, "dataset": 1, "holdout_bin": 1, "train": 1, "evaluate": 1,
                     "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "plots": 1,
-                    "all": 1}
+                    "dataset_card": 1, "all": 1}
 
 
 @pytest.mark.parametrize("profile", [None, "slurm"])
@@ -121,6 +121,17 @@ def test_every_output_names_its_provenance(finished):
         assert model in tree
 
 
+def test_the_dataset_comes_with_its_card(finished):
+    card = (finished / "results/DATASET_CARD.md").read_text()
+    print(card)
+    dataset = manifests.read_manifest(finished / "results/dataset.parquet")
+    assert f"**{N_TRAIN:,} identities, {len(dataset):,} images**" in card
+    assert manifests.read_meta(finished / "results/dataset.parquet")["lineage"] in card
+    assert "| kept |" in card and "| holdout |" in card
+    assert "The 16 synthetic images closest to a reference face have cosine" in card
+    assert card.count("Tiny random model (CPU demo)") == 4 and "| MTCNN |" in card
+
+
 def test_statistics_and_filter_counts_add_up(finished):
     counts = pd.read_parquet(finished / "results/stats/filter_counts.parquet").set_index("reason")["images"]
     assert counts["generated"] == N_ID * N_IMG
@@ -152,7 +163,7 @@ def test_nothing_changed_plans_nothing(finished):
 def test_changing_beta_reruns_generation_and_what_follows(finished):
     jobs = planned_jobs(run_snakemake(finished, demo_config(**{"generation.beta": 0.05}), "-n"))
     assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
-                         "summary", "stats", "leakage", "export_imagefolder", "plots", "all"}
+                         "summary", "stats", "leakage", "export_imagefolder", "plots", "dataset_card", "all"}
     assert jobs["generate_shard"] == 4
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster on localhost for the workflow's SLURM test:
-# munged + mariadbd + slurmdbd (for sacct) + slurmctld + slurmd, two fake GPUs (gres).
+# munged + mariadbd + slurmdbd (for sacct) + slurmctld + slurmd, two fake GPUs (gres), partitions
+# gpu and cpu on the one node.
 #
 #   tests/slurm/cluster.sh start DIR   # writes configs under DIR, starts the daemons, waits for the node
 #   tests/slurm/cluster.sh stop DIR    # stops only the daemons this script started (by PID)
@@ -122,6 +123,7 @@ InactiveLimit=0
 KillWait=10
 $node NodeAddr=127.0.0.1 RealMemory=8000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=cpu Nodes=$host Default=NO MaxTime=INFINITE State=UP
 EOF
   echo "NodeName=$host Name=gpu File=$dir/dev/gpu[0-1]" >"$dir/gres.conf"
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# insightface's arcface_src: eyes, nose tip, mouth corners in a 112x112 crop
-ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                             [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
+from hyperface.images import ARCFACE_TEMPLATE
+
 FALLBACKS = ("center_crop", "drop")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from hyperface.loading import WeightsError, load_state_dict, load_strict, require
+from hyperface.vectors import unit_rows
 
 BACKENDS = ("insightface", "facenet")
 
@@ -21,12 +22,6 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, faces: list[np.ndarray]) -> np.ndarray: ...
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (all-zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 class InsightFaceEmbedder:

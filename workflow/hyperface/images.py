@@ -1,4 +1,4 @@
-"""Image files and the one pixel convention of the package.
+"""Image files, the one pixel convention of the package, and the face template crops follow.
 
 Images travel as RGB uint8 arrays (H, W, 3). Networks trained and evaluated here see
 ``(rgb / 255 - 0.5) / 0.5`` in NCHW layout, i.e. RGB in [-1, 1]; insightface's ArcFace ONNX sees
@@ -12,6 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+# insightface's arcface_src: eyes, nose tip, mouth corners in a 112x112 aligned crop
+ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                             [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
 
 
 def save_png(image: np.ndarray, path: str | Path) -> None:

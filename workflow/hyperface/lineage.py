@@ -38,9 +38,23 @@ def digest(value: Any) -> str:
 
 def _file_digest(path: Path) -> str:
     """sha256 of the whole file: exact, and cheap beside the job that loads it (about 3 s for
-    Arc2Face's 3.4 GB UNet, read again from the page cache by the loader)."""
+    Arc2Face's 3.4 GB UNet, read again from the page cache by the loader).
+
+    A safetensors header is hashed in canonical form: the library writes its metadata in a
+    per-process hash order, so two writes of the same tensors differ in their header bytes.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
+        if path.suffix == ".safetensors":
+            size = int.from_bytes(f.read(8), "little")
+            try:
+                header = json.loads(f.read(size)) if size < path.stat().st_size else None
+            except ValueError:  # not a readable header: hash the bytes as they are
+                header = None
+            if header is None:
+                f.seek(0)
+            else:
+                h.update(json.dumps(header, sort_keys=True).encode())
         for block in iter(lambda: f.read(BLOCK), b""):
             h.update(block)
     return h.hexdigest()[:16]

@@ -7,21 +7,21 @@ rule align_shard:
     output:
         manifest=f"{R}/aligned/shard-{{shard}}.parquet",
         images=directory(f"{R}/aligned/shard-{{shard}}"),
-    params:
-        root=results_root(1),
-        alignment=config["alignment"],
-        embedder=config["embedder"],
-        device=config["device"],
     log:
         f"{R}/logs/aligned/shard-{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/aligned/shard-{{shard}}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
     threads: 4
     resources:
         runtime=runtime(0.05, IMAGES_PER_GENERATE_JOB),
         mem_mb=mem_mb(16000),
         gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
+    params:
+        root=results_root(1),
+        alignment=config["alignment"],
+        embedder=config["embedder"],
+        device=config["device"],
     script:
         "../../scripts/align_shard.py"

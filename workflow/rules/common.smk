@@ -13,7 +13,6 @@ from hyperface.config_checks import config_errors  # noqa: E402
 from hyperface.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
 from hyperface.shards import results_root as root_of  # noqa: E402
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 _errors = config_errors(config)
 if _errors:
@@ -37,7 +36,6 @@ TINY_FILES = {
 BENCHMARKS = dict(config["evaluation"]["benchmarks"])
 if config["evaluation"]["holdout_identities"]:
     BENCHMARKS["holdout"] = f"{R}/eval/holdout.bin"
-
 
 
 def _norm(path):
@@ -106,7 +104,9 @@ IMAGES_PER_GENERATE_JOB = GEN["identities_per_shard"] * GEN["images_per_identity
 
 def runtime(seconds_per_item, items, minimum=10):
     """Minutes for a job of ``items`` items, doubled on every retry."""
-    return lambda wildcards, attempt: attempt * max(minimum, math.ceil(seconds_per_item * items / 60))
+    return lambda wildcards, attempt: attempt * max(
+        minimum, math.ceil(seconds_per_item * items / 60)
+    )
 
 
 def mem_mb(base):
@@ -128,8 +128,13 @@ def leakage_to_exclude():
 
 def final_outputs():
     """The default targets: the evaluation summary, the statistics, the plots, optional extras."""
-    targets = [f"{R}/eval/summary.md", f"{R}/stats/identities.parquet", f"{R}/stats/filter_counts.parquet",
-               f"{R}/plots/benchmarks.html"]
+    targets = [
+        f"{R}/eval/summary.md",
+        f"{R}/stats/identities.parquet",
+        f"{R}/stats/filter_counts.parquet",
+        f"{R}/plots/benchmarks.html",
+        f"{R}/DATASET_CARD.md",
+    ]
     if LEAKAGE["reference"]:
         targets.append(f"{R}/leakage/pairs.parquet")
     if config["export"]["imagefolder"]:
@@ -137,13 +142,34 @@ def final_outputs():
     return targets
 
 
-PLOTS = ["packing_trace", "nn_histogram", "samples_raw", "samples_aligned", "similarity",
-         "filter_counts", "pose", "training"]
-CATEGORY = {"packing_trace": "1. Packing", "nn_histogram": "1. Packing", "samples_raw": "2. Images",
-            "samples_aligned": "2. Images", "similarity": "3. Dataset", "filter_counts": "3. Dataset",
-            "pose": "3. Dataset", "training": "4. Training", "benchmarks": "5. Evaluation"}
+CARD_SECTIONS = ("gallery", "embedder", "packing", "generation", "alignment", "dataset", "leakage")
+PLOTS = [
+    "packing_trace",
+    "nn_histogram",
+    "samples_raw",
+    "samples_aligned",
+    "similarity",
+    "filter_counts",
+    "pose",
+    "training",
+]
+CATEGORY = {
+    "packing_trace": "1. Packing",
+    "nn_histogram": "1. Packing",
+    "samples_raw": "2. Images",
+    "samples_aligned": "2. Images",
+    "similarity": "3. Dataset",
+    "filter_counts": "3. Dataset",
+    "pose": "3. Dataset",
+    "training": "4. Training",
+    "benchmarks": "5. Evaluation",
+}
 
 
 def report_output(name, ext="png"):
-    return report(f"{R}/plots/{name}.{ext}", caption=f"../report/{name}.rst",
-                  category=CATEGORY[name], labels={"figure": name.replace("_", " ")})
+    return report(
+        f"{R}/plots/{name}.{ext}",
+        caption=f"../report/{name}.rst",
+        category=CATEGORY[name],
+        labels={"figure": name.replace("_", " ")},
+    )

@@ -6,15 +6,15 @@ rule dataset:
     output:
         dataset=f"{R}/dataset.parquet",
         counts=f"{R}/stats/filter_counts.parquet",
-    params:
-        n_identities=N_IDENTITIES,
-        holdout_identities=config["evaluation"]["holdout_identities"],
-        dataset=config["dataset"],
     log:
         f"{R}/logs/dataset.log",
     localrule: True
     conda:
         "../../envs/tables.yaml"
+    params:
+        n_identities=N_IDENTITIES,
+        holdout_identities=config["evaluation"]["holdout_identities"],
+        dataset=config["dataset"],
     script:
         "../../scripts/dataset.py"
 
@@ -25,16 +25,16 @@ rule holdout_bin:
         expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
     output:
         f"{R}/eval/holdout.bin",
-    params:
-        root=results_root(1),
-        seed=config["seed"],
-        n_identities=N_IDENTITIES,
-        holdout_identities=config["evaluation"]["holdout_identities"],
     log:
         f"{R}/logs/holdout_bin.log",
     localrule: True
     conda:
         "../../envs/tables.yaml"
+    params:
+        root=results_root(1),
+        seed=config["seed"],
+        n_identities=N_IDENTITIES,
+        holdout_identities=config["evaluation"]["holdout_identities"],
     script:
         "../../scripts/holdout_bin.py"
 
@@ -45,12 +45,33 @@ rule export_imagefolder:
         f"{R}/dataset.parquet",
     output:
         directory(f"{R}/imagefolder"),
-    params:
-        root=results_root(0),
     log:
         f"{R}/logs/export_imagefolder.log",
     localrule: True
     conda:
         "../../envs/tables.yaml"
+    params:
+        root=results_root(0),
     script:
         "../../scripts/export_imagefolder.py"
+
+
+rule dataset_card:
+    """DATASET_CARD.md: what the dataset is, how it was made, and the licences of its models."""
+    input:
+        dataset=f"{R}/dataset.parquet",
+        counts=f"{R}/stats/filter_counts.parquet",
+        references=f"{R}/references.parquet",
+        leakage=[f"{R}/leakage/pairs.parquet"] if LEAKAGE["reference"] else [],
+    output:
+        f"{R}/DATASET_CARD.md",
+    log:
+        f"{R}/logs/dataset_card.log",
+    localrule: True
+    conda:
+        "../../envs/tables.yaml"
+    params:
+        settings={key: config[key] for key in CARD_SECTIONS},
+        tiny_root=TINY,
+    script:
+        "../../scripts/dataset_card.py"

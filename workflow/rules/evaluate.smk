@@ -5,21 +5,21 @@ rule evaluate:
         bin=benchmark_bin,
     output:
         f"{R}/eval/{{bench}}.parquet",
-    params:
-        bin=lambda wildcards: BENCHMARKS[wildcards.bench],
-        batch_size=config["evaluation"]["batch_size"],
-        device=config["device"],
     log:
         f"{R}/logs/eval/{{bench}}.log",
     benchmark:
         f"{R}/benchmarks/eval/{{bench}}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
     threads: 4
     resources:
         runtime=runtime(0.01, 12000),
         mem_mb=mem_mb(16000),
         gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
+    params:
+        bin=lambda wildcards: BENCHMARKS[wildcards.bench],
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
     script:
         "../../scripts/evaluate.py"
 

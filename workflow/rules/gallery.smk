@@ -5,6 +5,17 @@ rule gallery_shard:
     output:
         manifest=f"{R}/gallery/shard-{{shard}}.parquet",
         images=directory(f"{R}/gallery/shard-{{shard}}"),
+    log:
+        f"{R}/logs/gallery/shard-{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/gallery/shard-{{shard}}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 4
+    resources:
+        runtime=runtime(0.5, config["gallery"]["shard_size"]),
+        mem_mb=mem_mb(16000),
+        gpu=1,
     params:
         indices=gallery_indices,
         root=results_root(1),
@@ -12,17 +23,6 @@ rule gallery_shard:
         gallery=config["gallery"],
         embedder=config["embedder"],
         device=config["device"],
-    log:
-        f"{R}/logs/gallery/shard-{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/gallery/shard-{{shard}}.tsv"
-    threads: 4
-    resources:
-        runtime=runtime(0.5, config["gallery"]["shard_size"]),
-        mem_mb=mem_mb(16000),
-        gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
     script:
         "../../scripts/gallery_shard.py"
 

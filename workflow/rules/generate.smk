@@ -6,22 +6,22 @@ rule generate_shard:
     output:
         manifest=f"{R}/generated/shard-{{shard}}.parquet",
         images=directory(f"{R}/generated/shard-{{shard}}"),
+    log:
+        f"{R}/logs/generated/shard-{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/generated/shard-{{shard}}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 4
+    resources:
+        runtime=runtime(1.25, IMAGES_PER_GENERATE_JOB),
+        mem_mb=mem_mb(24000),
+        gpu=1,
     params:
         identities=identity_range,
         root=results_root(1),
         seed=config["seed"],
         generation=config["generation"],
         device=config["device"],
-    log:
-        f"{R}/logs/generated/shard-{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/generated/shard-{{shard}}.tsv"
-    threads: 4
-    resources:
-        runtime=runtime(1.25, IMAGES_PER_GENERATE_JOB),
-        mem_mb=mem_mb(24000),
-        gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
     script:
         "../../scripts/generate_shard.py"

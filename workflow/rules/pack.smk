@@ -5,21 +5,21 @@ rule pack:
     output:
         references=f"{R}/references.parquet",
         trace=f"{R}/pack/trace.parquet",
-    params:
-        checkpoint_dir=lambda wildcards, output: os.path.dirname(output.trace),
-        seed=config["seed"],
-        packing=config["packing"],
-        device=config["device"],
     log:
         f"{R}/logs/pack.log",
     benchmark:
         f"{R}/benchmarks/pack.tsv"
+    conda:
+        "../../envs/gpu.yaml"
     threads: 4
     resources:
         runtime=runtime(0.25, config["packing"]["iterations"], minimum=30),
         mem_mb=mem_mb(16000),
         gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
+    params:
+        checkpoint_dir=lambda wildcards, output: os.path.dirname(output.trace),
+        seed=config["seed"],
+        packing=config["packing"],
+        device=config["device"],
     script:
         "../../scripts/pack.py"

@@ -13,12 +13,12 @@ rule plots:
     output:
         **{name: report_output(name) for name in PLOTS},
         benchmarks=report_output("benchmarks", "html"),
-    params:
-        root=results_root(1),
     log:
         f"{R}/logs/plots.log",
     localrule: True
     conda:
         "../../envs/tables.yaml"
+    params:
+        root=results_root(1),
     script:
         "../../scripts/plots.py"

@@ -11,12 +11,12 @@ rule stats:
         f"{R}/logs/stats.log",
     benchmark:
         f"{R}/benchmarks/stats.tsv"
+    conda:
+        "../../envs/tables.yaml"
     threads: 2
     resources:
         runtime=runtime(0.001, N_IDENTITIES * GEN["images_per_identity"]),
         mem_mb=mem_mb(16000),
-    conda:
-        "../../envs/tables.yaml"
     script:
         "../../scripts/stats.py"
 
@@ -31,21 +31,21 @@ rule leakage:
     output:
         pairs=f"{R}/leakage/pairs.parquet",
         pictures=directory(f"{R}/leakage/pairs"),
-    params:
-        root=results_root(1),
-        leakage=config["leakage"],
-        embedder=config["embedder"],
-        device=config["device"],
     log:
         f"{R}/logs/leakage.log",
     benchmark:
         f"{R}/benchmarks/leakage.tsv"
+    conda:
+        "../../envs/gpu.yaml"
     threads: 4
     resources:
         runtime=runtime(0.01, N_IDENTITIES * GEN["images_per_identity"]),
         mem_mb=mem_mb(16000),
         gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
+    params:
+        root=results_root(1),
+        leakage=config["leakage"],
+        embedder=config["embedder"],
+        device=config["device"],
     script:
         "../../scripts/leakage.py"

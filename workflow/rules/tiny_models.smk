@@ -7,16 +7,16 @@ rule tiny_models:
         base_model=directory(TINY_FILES["base_model"]),
         ldm=directory(TINY_FILES["ldm"]),
         stylegan2=TINY_FILES["stylegan2"],
-    params:
-        root=lambda wildcards, output: os.path.dirname(output.ldm),
-        seed=config["seed"],
-        resolution=config["tiny_models"]["resolution"],
     log:
         f"{R}/logs/tiny_models.log",
     benchmark:
         f"{R}/benchmarks/tiny_models.tsv"
-    threads: 1
     conda:
         "../../envs/gpu.yaml"
+    threads: 1
+    params:
+        root=lambda wildcards, output: os.path.dirname(output.ldm),
+        seed=config["seed"],
+        resolution=config["tiny_models"]["resolution"],
     script:
         "../../scripts/tiny_models.py"

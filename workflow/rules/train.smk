@@ -5,22 +5,26 @@ rule train:
     output:
         weights=f"{R}/train/model.safetensors",
         history=f"{R}/train/history.parquet",
+    log:
+        f"{R}/logs/train.log",
+    benchmark:
+        f"{R}/benchmarks/train.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 4
+    resources:
+        runtime=runtime(
+            0.002 * config["training"]["epochs"],
+            N_IDENTITIES * GEN["images_per_identity"],
+            minimum=60,
+        ),
+        mem_mb=mem_mb(64000),
+        gpu=1,
     params:
         root=results_root(1),
         checkpoint_dir=lambda wildcards, output: os.path.dirname(output.weights),
         seed=config["seed"],
         training=config["training"],
         device=config["device"],
-    log:
-        f"{R}/logs/train.log",
-    benchmark:
-        f"{R}/benchmarks/train.tsv"
-    threads: 4
-    resources:
-        runtime=runtime(0.002 * config["training"]["epochs"], N_IDENTITIES * GEN["images_per_identity"], minimum=60),
-        mem_mb=mem_mb(64000),
-        gpu=1,
-    conda:
-        "../../envs/gpu.yaml"
     script:
         "../../scripts/train.py"

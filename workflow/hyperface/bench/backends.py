@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     from hyperface.alignment import Aligner
     from hyperface.arc2face import Arc2FaceGenerator
     from hyperface.embedders import load_embedder
-    from hyperface.gallery import load_gallery_generator
+    from hyperface.gallery_generators import load_gallery_generator
     from hyperface.tiny_models import write_all
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

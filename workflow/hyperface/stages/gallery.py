@@ -9,7 +9,7 @@ import numpy as np
 from hyperface import manifests
 from hyperface.alignment import Aligner
 from hyperface.embedders import embedder_from_config
-from hyperface.gallery import FolderGallery, load_gallery_generator
+from hyperface.gallery_generators import FolderGallery, load_gallery_generator
 from hyperface.images import save_png
 from hyperface.lineage import digest, fingerprint, lineage_meta
 from hyperface.runtime import Throughput, chunks, progress
@@ -61,11 +61,3 @@ def gallery_shard(indices: range, out_manifest: str | Path, image_dir: str | Pat
     rows["embedding"] = np.concatenate(rows["embedding"]) if rows["embedding"] else np.zeros((0, embed.dim))
     manifests.write_manifest(out_manifest, rows, manifests.gallery_schema(embed.dim), meta)
     speed.report()
-
-
-def concat_gallery(shards: list[str | Path], out: str | Path) -> None:
-    """All gallery shards in one manifest, in shard order."""
-    dim = manifests.read_embeddings(shards[0]).shape[1]
-    meta = {"backends": manifests.read_meta(shards[0])["backends"],
-            **lineage_meta("gallery", [], {"shards": shards})}
-    manifests.concat_manifests(shards, manifests.gallery_schema(dim), out, meta)

@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 def build_holdout_bin(aligned: list[str | Path], out_bin: str | Path, root: str | Path, *, seed: int,
                       n_identities: int, holdout_identities: int) -> None:
+    """eval/holdout.bin: balanced genuine/impostor pairs of the aligned crops of the last
+    ``holdout_identities`` identities (never trained on), drawn from ``seed``."""
     frame = load_aligned(aligned, ["identity", "aligned"])
     frame = frame[frame["identity"].isin(holdout_set(n_identities, holdout_identities))
                   & (frame["aligned"] != "")].reset_index(drop=True)

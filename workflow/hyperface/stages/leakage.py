@@ -12,8 +12,8 @@ from hyperface import manifests
 from hyperface.alignment import Aligner
 from hyperface.embedders import embedder_from_config
 from hyperface.images import load_rgb, save_png
-from hyperface.leakage import load_real_faces, pair_picture, top_pairs
 from hyperface.lineage import lineage_meta
+from hyperface.real_faces import load_real_faces, pair_picture, top_pairs
 from hyperface.stages.dataset import load_aligned
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from hyperface import manifests
+from hyperface.face_statistics import head_pose, identity_table, similarity_table
 from hyperface.lineage import lineage_meta
 from hyperface.stages.dataset import load_aligned
-from hyperface.stats import head_pose, identity_table, similarity_table
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hyperface.alignment import ARCFACE_TEMPLATE
-from hyperface.embedders import unit_rows
+from hyperface.images import ARCFACE_TEMPLATE
+from hyperface.vectors import unit_rows
 
 BINS = np.linspace(-1.0, 1.0, 201)
 # pose calibration: the ArcFace template is the frontal face; nose depth ~0.5 inter-ocular distance

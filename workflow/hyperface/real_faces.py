@@ -18,7 +18,7 @@ from hyperface import manifests
 from hyperface.alignment import Aligner
 from hyperface.embedders import Embedder
 from hyperface.evaluation import decode_images, read_bin
-from hyperface.gallery import list_images, read_rgb
+from hyperface.gallery_generators import list_images, read_rgb
 from hyperface.images import load_rgb
 
 
