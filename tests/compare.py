@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hyperface import manifests
@@ -13,12 +14,39 @@ from hyperface.lineage import recorded_meta
 RUN_SPECIFIC_META = {"iterations_run"}  # how much of the work this run did, not what it made
 
 
-def parquet_content(path: Path) -> tuple[dict, dict]:
-    """Columns (as Python lists) and metadata of a manifest, without wall-clock columns."""
-    table = pq.read_table(path)
-    keep = [c for c in table.column_names if c not in manifests.TIMING_COLUMNS]
-    meta = {k: v for k, v in manifests.read_meta(path).items() if k not in RUN_SPECIFIC_META}
-    return table.select(keep).to_pydict(), meta
+class Content:
+    """A manifest's columns and metadata, without wall-clock columns; equal when every value is
+    (NaN where the other has NaN counts as equal: "no face" rows hold NaN landmarks)."""
+
+    def __init__(self, path: Path):
+        table = pq.read_table(path)
+        self.columns = {c: _values(table.column(c)) for c in table.column_names
+                        if c not in manifests.TIMING_COLUMNS}
+        self.meta = {k: v for k, v in manifests.read_meta(path).items() if k not in RUN_SPECIFIC_META}
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Content) and self.meta == other.meta
+                and self.columns.keys() == other.columns.keys()
+                and all(_same(self.columns[c], other.columns[c]) for c in self.columns))
+
+
+def _values(column: pa.ChunkedArray) -> np.ndarray:
+    array = column.combine_chunks()
+    while pa.types.is_list(array.type) or pa.types.is_fixed_size_list(array.type):
+        array = array.flatten()
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f" and b.dtype.kind == "f":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return a.tolist() == b.tolist()
+
+
+def parquet_content(path: Path) -> Content:
+    return Content(path)
 
 
 def weights_content(path: Path) -> tuple[dict[str, np.ndarray], dict]:

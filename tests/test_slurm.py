@@ -68,7 +68,7 @@ def snakemake_cmd(workdir, *args: str) -> list[str]:
 def sacct_jobs(env: dict) -> dict[str, list[dict[str, str]]]:
     """Rule -> its SLURM jobs in submission order (state, elapsed, allocated resources)."""
     fields = "JobID,Comment,Partition,Account,State,Elapsed,AllocTRES"
-    out = subprocess.run(["sacct", "-X", "-n", "-P", f"--format={fields}"],
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "--starttime=2020-01-01", f"--format={fields}"],
                          env=env, capture_output=True, text=True, check=True).stdout
     print(f"sacct -X --format={fields}\n" + out)
     jobs: dict[str, list[dict[str, str]]] = {}

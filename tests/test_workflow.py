@@ -111,7 +111,7 @@ def test_full_run_ends_with_the_summary(finished):
 def test_every_output_names_its_provenance(finished):
     from hyperface.lineage import provenance
 
-    tree = "\n".join(provenance(finished / "results/eval/summary.parquet"))
+    tree = "\n".join(provenance("results/eval/summary.parquet", workdir=finished))
     print(tree)
     for stage in ["[summary]", "[evaluate]", "[train]", "[dataset]", "[align_shard]", "[generate_shard]",
                   "[pack]", "[gallery]", "[gallery_shard]"]:

@@ -142,13 +142,15 @@ def state_name(prefix: str, meta: Mapping[str, Any], device: str | None = None) 
 
 
 def provenance(path: str | Path, depth: int = 0, seen: set[str] | None = None,
-               name: str = "") -> list[str]:
-    """Lines of the provenance tree of ``path``, following the input paths each output records."""
+               name: str = "", workdir: str | Path = ".") -> list[str]:
+    """Lines of the provenance tree of ``path``, following the input paths each output records
+    (relative to the workflow's working directory ``workdir``, as Snakemake gave them)."""
     seen = set() if seen is None else seen
     pad, label = "  " * depth, f"{name}: " if name else ""
-    meta = recorded_meta(path) if Path(path).exists() else {}
+    found = Path(workdir) / path
+    meta = recorded_meta(found) if found.exists() else {}
     if "lineage" not in meta:  # weights, benchmarks, real faces: what they are is their content
-        shown = f"fingerprint {fingerprint(path)}" if Path(path).exists() else "missing"
+        shown = f"fingerprint {fingerprint(found)}" if found.exists() else "missing"
         return [f"{pad}{label}{path} ({shown})"]
     line = f"{pad}{label}{path}  [{meta.get('stage', '?')}] lineage {meta['lineage']}"
     if meta["lineage"] in seen:
@@ -158,12 +160,12 @@ def provenance(path: str | Path, depth: int = 0, seen: set[str] | None = None,
     for key, value in (meta.get("inputs") or {}).items():
         entries = value if isinstance(value, list) else [value]
         for entry in entries[:3]:
-            lines += provenance(entry["path"], depth + 1, seen, key)
+            lines += provenance(entry["path"], depth + 1, seen, key, workdir)
         if len(entries) > 3:
             lines.append(f"{pad}  ... and {len(entries) - 3} more {key} inputs")
     return lines
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # run in the workflow's working directory
     for arg in sys.argv[1:] or ["results/eval/summary.parquet"]:
         print("\n".join(provenance(arg)))
