@@ -55,6 +55,18 @@ def test_paper_scale_dry_run_without_weights(tmp_path, profile):
     assert "not found" in proc.stdout + proc.stderr  # the missing real weights are reported, not fatal to the plan
 
 
+def test_large_overlay_plans_300k_identities_in_a_few_hundred_jobs(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert config["packing"]["objective"] == "hard_min"  # the paper's own objective
+    overlay = yaml.safe_load((REPO / "config" / "large.yaml").read_text())
+    for section, values in overlay.items():
+        config[section].update(values)
+    jobs = planned_jobs(run_snakemake(tmp_path, config, "-n"))
+    print(f"300,000 identities: {sum(jobs.values())} jobs")
+    assert config["packing"]["objective"] == "neighbour_list"
+    assert jobs["generate_shard"] == 150 and sum(jobs.values()) < 400
+
+
 BAD_CONFIGS = [
     ({"packing.n_identities": 0}, "n_identities"),
     ({"gallery.size": -5}, "size"),

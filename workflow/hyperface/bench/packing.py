@@ -2,6 +2,12 @@
 
     python -m hyperface.bench.packing                 # n=10,000, d=512, as in the paper
     python -m hyperface.bench.packing --n 2000 --quality-seconds 5
+    python -m hyperface.bench.packing scale --n 20000 --dim 128 --seconds 60
+
+``scale`` starts the full-batch soft-min, the paper's Algorithm 2 (hard_min on mini-batches) and
+the neighbour list from the same random points, gives each the same wall time (SLURM's way: a
+SIGUSR1 when the time is up, on which the run checkpoints and stops), and measures each result
+exactly over the whole set.
 
 Each speed measurement runs in a fresh subprocess so its peak memory is its own (peak RSS above the
 process's state before the first step on CPU, ``torch.cuda.max_memory_allocated`` on CUDA).
@@ -11,16 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from hyperface import packing
+from hyperface import neighbours, packing
 
 METHODS = ("naive", "ours", "ours_reg", "matmul")
 DESCRIPTION = {
@@ -99,7 +110,66 @@ def quality(n: int, dim: int, seconds: float, device: str) -> list[dict]:
     return rows
 
 
+def timed_run(x0: np.ndarray, seconds: float, device: str, folder: Path, **settings) -> tuple[int, torch.Tensor]:
+    """Iterations done and points reached by one method in ``seconds`` of wall time."""
+    ckpt = folder / "timed.pt"
+    ckpt.unlink(missing_ok=True)
+    forever = 10**12
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    try:
+        result = packing.optimize(x0, alpha=0.0, lr=0.01, iterations=forever, lr_step=forever,
+                                  trace_every=forever, checkpoint_every=forever, checkpoint=ckpt,
+                                  device=device, **settings)
+        return result.iterations_run, torch.from_numpy(result.embeddings)
+    except packing.PackingInterrupted:
+        state = torch.load(ckpt, weights_only=True)
+        return int(state["iteration"]), torch.nn.functional.normalize(state["x"], dim=1)
+    finally:
+        timer.cancel()
+
+
+def scale(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="python -m hyperface.bench.packing scale")
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--batch-size", type=int, default=1000, help="Algorithm 2's mini-batch")
+    ap.add_argument("--neighbours", type=int, default=16)
+    ap.add_argument("--refresh-every", type=int, default=100)
+    ap.add_argument("--temperature", type=float, default=0.01)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args(argv)
+    x0 = np.random.default_rng(0).normal(size=(args.n, args.dim)).astype(np.float32)
+    methods = {
+        "full-batch softmin (Algorithm 1)": {"objective": "softmin", "temperature": args.temperature},
+        f"paper's Algorithm 2: hard_min on mini-batches of {args.batch_size}": {
+            "objective": "hard_min", "batch_size": args.batch_size},
+        f"neighbour list: softmin over {args.neighbours} neighbours, refreshed every "
+        f"{args.refresh_every} iterations": {
+            "objective": "neighbour_list", "neighbours": args.neighbours,
+            "refresh_every": args.refresh_every, "temperature": args.temperature},
+    }
+    start = neighbours.quality(torch.nn.functional.normalize(torch.from_numpy(x0), dim=1).to(args.device))
+    print(f"# packing at scale: n={args.n}, d={args.dim}, {args.seconds:.0f} s per method, "
+          f"device={args.device}, torch threads={torch.get_num_threads()}, Adam lr 0.01, alpha 0; "
+          f"start: min pairwise distance {start['min_distance']:.4f}\n")
+    print("| method | iterations | seconds | min pairwise distance | max cosine |")
+    print("|---|---:|---:|---:|---:|", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, settings in methods.items():
+            t0 = time.perf_counter()
+            iterations, x = timed_run(x0, args.seconds, args.device, Path(tmp), **settings)
+            spent = time.perf_counter() - t0
+            q = neighbours.quality(x.to(args.device))
+            print(f"| {name} | {iterations} | {spent:.0f} | {q['min_distance']:.4f} | "
+                  f"{q['max_cosine']:.4f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["scale"]:
+        return scale(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--dim", type=int, default=512)

@@ -10,6 +10,7 @@ import torch
 
 from hyperface import manifests
 from hyperface.lineage import lineage_meta
+from hyperface.neighbours import quality
 from hyperface.packing import nearest, optimize, resolve_device
 from hyperface.resume import claim_state
 from hyperface.runtime import Throughput
@@ -41,6 +42,7 @@ def pack(gallery_manifest: str | Path, out_references: str | Path, out_trace: st
     refs = torch.from_numpy(emb).to(dev)
     gcos, gidx = nearest(refs, torch.from_numpy(gallery).to(dev))
     icos, _ = nearest(refs, refs, exclude_self=True)
+    measured = quality(refs, torch.from_numpy(gallery).to(dev))  # exact, in blocks
     manifests.write_manifest(out_references, {
         "identity": np.arange(len(emb)), "embedding": emb, "init_index": result.init_index,
         "nearest_gallery": gidx.cpu().numpy(), "nearest_gallery_cos": gcos.cpu().numpy(),
@@ -48,10 +50,11 @@ def pack(gallery_manifest: str | Path, out_references: str | Path, out_trace: st
         manifests.references_schema(emb.shape[1]),
         {"backends": {"objective": packing["objective"],
                       "optimizer": packing["optimizer"]},
-         **meta, "iterations_run": result.iterations_run})
+         **meta, "quality": measured, "iterations_run": result.iterations_run})
     manifests.write_manifest(out_trace, result.trace.to_dict("list"), manifests.trace_schema(), meta)
     checkpoint.unlink(missing_ok=True)
-    final = result.trace.iloc[-1]
-    log.info("packed %d identities: min pairwise cosine distance %.4f, mean nearest-neighbour %.4f",
-             len(emb), final["min_distance"], final["mean_nn_distance"])
+    log.info("packed %d identities: min pairwise cosine distance %.4f, nearest-neighbour distance "
+             "1st percentile %.4f, median %.4f, mean distance to the nearest gallery face %.4f",
+             len(emb), measured["min_distance"], measured["nn_distance_p01"],
+             measured["nn_distance_median"], measured["mean_gallery_distance"])
     speed.report()
