@@ -58,7 +58,9 @@ class Arc2FaceTextEncoder(torch.nn.Module):
         return self.clip.embeddings.token_embedding.weight.device
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_embeds: torch.Tensor | None = None, **_ignored) -> tuple[torch.Tensor]:
+                token_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor]:
+        """Hidden states of the prompt; like SD 1.5's encoder, padding is attended to (causal
+        mask only), so ``attention_mask`` is accepted for the pipeline's interface and unused."""
         from transformers.masking_utils import create_causal_mask
 
         if token_embeds is None:
