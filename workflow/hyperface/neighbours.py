@@ -59,12 +59,17 @@ def quality(x: torch.Tensor, gallery: torch.Tensor | None = None,
     distribution of each point's distance to its nearest neighbour, and the mean distance to the
     nearest gallery point."""
     best, _ = nearest(x, x, exclude_self=True, chunk_size=chunk_size)
-    nn_distance = (1.0 - best).double()
-    q = torch.quantile(nn_distance.cpu(), torch.tensor([0.01, 0.5], dtype=torch.float64))
-    out = {"min_distance": float(nn_distance.min()), "max_cosine": float(best.max()),
+    to_gallery = None if gallery is None else nearest(x, gallery, chunk_size=chunk_size)[0]
+    return summarise(best, to_gallery)
+
+
+def summarise(nn_cos: torch.Tensor, gallery_cos: torch.Tensor | None = None) -> dict[str, float]:
+    """:func:`quality` from each point's cosine to its nearest neighbour (and gallery point)."""
+    nn_distance = (1.0 - nn_cos).double().cpu()
+    q = torch.quantile(nn_distance, torch.tensor([0.01, 0.5], dtype=torch.float64))
+    out = {"min_distance": float(nn_distance.min()), "max_cosine": float(nn_cos.max()),
            "mean_nn_distance": float(nn_distance.mean()), "nn_distance_p01": float(q[0]),
            "nn_distance_median": float(q[1])}
-    if gallery is not None:
-        to_gallery, _ = nearest(x, gallery, chunk_size=chunk_size)
-        out["mean_gallery_distance"] = float((1.0 - to_gallery).double().mean())
+    if gallery_cos is not None:
+        out["mean_gallery_distance"] = float((1.0 - gallery_cos).double().mean())
     return out

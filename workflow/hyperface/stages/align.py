@@ -46,8 +46,9 @@ def align_shard(generated: str | Path, references: str | Path, out_manifest: str
     aligner = Aligner(size=alignment["size"], min_face_prob=alignment["min_face_prob"],
                       fallback=alignment["fallback"], device=device) if todo else None
     speed = Throughput("images")
+    groups = {int(identity): group for identity, group in frame.groupby("identity", sort=True)}
     for identity in progress(todo, desc="identities"):
-        group = frame[frame["identity"] == identity]
+        group = groups[identity]
         work = partial.image_dir(identity)
         shutil.rmtree(work, ignore_errors=True)
         columns = align_identity(group, aligner, embed, root, work,
