@@ -88,14 +88,15 @@ class Energy(Objective):
         n = len(xn)
         rows = chunk_rows(n, self.chunk)
         grad = torch.empty_like(xn)
-        pairs, total = n * (n - 1) / 2, 0.0
+        pairs = n * (n - 1) / 2
+        total = torch.zeros((), dtype=xn.dtype, device=xn.device)  # summed on the device: one sync
         for start in range(0, n, rows):
             w = torch.exp((xn[start:start + rows] @ xn.T - 1.0) / self.t)
             local = torch.arange(len(w), device=xn.device)
             w[local, local + start] = 0.0
-            total += float(w.sum())
+            total += w.sum()
             grad[start:start + rows] = (w @ xn) / (self.t * pairs)
-        return total / (2 * pairs), grad
+        return float(total) / (2 * pairs), grad
 
 
 class NeighbourList(Objective):
