@@ -107,7 +107,7 @@ class NeighbourList(Objective):
     needs_full_set = True
 
     def __init__(self, temperature: float = 0.01, chunk_size: int | None = None,
-                 neighbours: int = 16, refresh_every: int = 100):
+                 neighbours: int = 16, refresh_every: int = 1):
         super().__init__(temperature, chunk_size)
         self.k, self.every = neighbours, refresh_every
         self.lists: torch.Tensor | None = None
@@ -158,7 +158,7 @@ class GalleryPull:
     ``candidates``, the nearest is sought among each point's candidates from the last refresh."""
 
     def __init__(self, gallery: torch.Tensor, alpha: float, candidates: int | None = None,
-                 refresh_every: int = 100, chunk_size: int | None = None):
+                 refresh_every: int = 1, chunk_size: int | None = None):
         self.gallery, self.alpha, self.k, self.every = gallery, alpha, candidates, refresh_every
         self.chunk, self.lists = chunk_size, None
 

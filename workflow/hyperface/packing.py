@@ -63,7 +63,7 @@ class PackingSettings:
     objective: str = "hard_min"
     temperature: float = 0.01
     neighbours: int = 16
-    refresh_every: int = 100
+    refresh_every: int = 1
     chunk_size: int | None = None
     checkpoint_every: int = 1000
     trace_every: int = 100

@@ -136,7 +136,7 @@ def scale(argv: list[str]) -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--batch-size", type=int, default=1000, help="Algorithm 2's mini-batch")
     ap.add_argument("--neighbours", type=int, default=16)
-    ap.add_argument("--refresh-every", type=int, default=100)
+    ap.add_argument("--refresh-every", type=int, default=1)
     ap.add_argument("--temperature", type=float, default=0.01)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
