@@ -17,6 +17,7 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     shard=SHARD_PATTERN,
     bench="|".join(BENCHMARKS) or "^$",
+    model="|".join(["trained", *BASELINES]),
 
 
 include: "workflow/rules/tiny_models.smk"

@@ -72,6 +72,7 @@ def test_demo_config_is_consistent():
     ({"packing.batch_size": 1000}, "packing.batch_size"),
     ({"evaluation.holdout_identities": 40}, "evaluation.holdout_identities"),
     ({"evaluation.benchmarks": {"holdout": "x.bin"}}, "evaluation.benchmarks"),
+    ({"training.gpus": 3}, "training.batch_size"),
 ])
 def test_cross_key_errors_name_the_key(overrides, key):
     errors = config_errors(_validated(**overrides))

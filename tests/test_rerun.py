@@ -31,7 +31,7 @@ pytestmark = pytest.mark.workflow
 
 TARGET = "results/eval/summary.md"
 COMPARED = ["results/references.parquet", "results/dataset.parquet", "results/train/model.safetensors",
-            "results/eval/holdout.parquet", "results/eval/summary.parquet"]
+            "results/eval/trained/holdout.parquet", "results/eval/summary.parquet"]
 # change -> (new value, whether the packed references lie downstream of it)
 CHANGES = {
     "gallery.truncation_psi": (0.4, True),
@@ -104,16 +104,17 @@ def test_killed_generation_shard_keeps_its_finished_identities(baseline, tmp_pat
 
 
 def test_two_fresh_runs_of_the_demo_config_are_identical(demo_run, tmp_path):
-    """Bit for bit on the CPU: manifests (but their wall-clock columns), weights, images."""
+    """Bit for bit on the CPU: manifests (but their wall-clock columns), weights, images, the
+    exported model and the cards."""
     second = tmp_path / "second"
     run_snakemake(second, demo_config())
-    results = demo_run / "results"
-    outputs = sorted(str(p.relative_to(demo_run)) for p in results.rglob("*")
-                     if p.is_file() and p.suffix in (".parquet", ".safetensors", ".png", ".bin")
-                     and "plots" not in p.parts)
-    assert len(outputs) > 500 and "results/train/model.safetensors" in outputs
-    second_outputs = sorted(str(p.relative_to(second)) for p in (second / "results").rglob("*")
-                            if p.is_file() and p.suffix in (".parquet", ".safetensors", ".png", ".bin")
-                            and "plots" not in p.parts)
-    assert outputs == second_outputs
-    assert differing(demo_run, second, outputs) == []
+
+    def outputs(workdir: Path) -> list[str]:
+        return sorted(str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*")
+                      if p.is_file() and p.suffix in (".parquet", ".safetensors", ".png", ".bin", ".onnx", ".md")
+                      and "plots" not in p.parts)
+
+    assert len(outputs(demo_run)) > 500
+    assert {"results/train/model.safetensors", "results/model/model.onnx", "results/model/MODEL_CARD.md"} <= set(outputs(demo_run))
+    assert outputs(demo_run) == outputs(second)
+    assert differing(demo_run, second, outputs(demo_run)) == []

@@ -33,7 +33,7 @@ CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 SLURM_CONFIG = micro_config(**{
     "packing.iterations": 450_000, "packing.lr_step": 100_000, "packing.checkpoint_every": 20_000,
     "packing.trace_every": 20_000, "training.backbone": "iresnet50", "training.width": 16,
-    "training.epochs": 600})
+    "training.epochs": 600, "training.gpus": 2})
 # the checkpoint a retry resumes from was written on SLURM's signal, not by the periodic ones
 RESUMED = {"pack": r"resumed from \S+ at iteration (\d+)", "train": r"resumed from \S+ at epoch \d+, step (\d+)"}
 COMPARED = ["results/references.parquet", "results/train/model.safetensors", "results/eval/summary.parquet"]
@@ -102,10 +102,12 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
 
     jobs = sacct_jobs(cluster)
     assert set(jobs) >= GPU_RULES | CPU_RULES, sorted(jobs)
-    # GPU rules got one GPU on the GPU partition (evaluate asked the generic-resource way), CPU
-    # rules none, on the CPU partition; every job under the profile's explicit account
+    # GPU rules got one GPU on the GPU partition (evaluate asked the generic-resource way; train,
+    # with training.gpus 2, two for its two ranks), CPU rules none, on the CPU partition; every
+    # job under the profile's explicit account
     for rule in GPU_RULES:
-        assert all("gres/gpu=1" in j["tres"] and j["partition"] == "gpu" for j in jobs[rule]), jobs[rule]
+        gpus = 2 if rule == "train" else 1
+        assert all(f"gres/gpu={gpus}" in j["tres"] and j["partition"] == "gpu" for j in jobs[rule]), jobs[rule]
     for rule in CPU_RULES:
         assert all("gres/gpu" not in j["tres"] and j["partition"] == "cpu" for j in jobs[rule]), jobs[rule]
     assert {j["account"] for js in jobs.values() for j in js} == {"root"}
@@ -126,6 +128,7 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
         # rule log of a failed attempt; SLURM's job logs above are kept)
         log = (workdir / f"results/logs/{rule}.log").read_text()
         position = int(re.findall(RESUMED[rule], log)[-1])
+        assert rule != "train" or "training on 2 ranks" in log
         print(f"{rule}: {len(stopped)} attempt(s) stopped by SLURM; the last resumed at {position}")
         assert (position % SLURM_CONFIG["packing"]["checkpoint_every"] if rule == "pack" else position) > 0
     assert differing(workdir, local, COMPARED[:2]) == []

@@ -106,3 +106,64 @@ def test_trained_backbone_round_trips(faces, tmp_path):
     model = training.load_backbone(tmp_path / "m.safetensors")
     emb, norm = model(torch.zeros(1, 3, 112, 112))
     assert emb.shape == (1, 16)
+
+
+# the diversity term is per rank: off. A small learning rate: this toy's loss swings between 20
+# and 60 at larger ones, so float rounding differences grow about tenfold per step (measured).
+RANKS = {**TRAIN, "diversity_weight": 0.0, "epochs": 2, "lr": 1e-4}
+
+
+def test_two_ranks_train_the_model_one_process_trains(faces, tmp_path):
+    """Same global batch, 2 gloo ranks vs 1 process: BatchNorm and AdaFace statistics over both
+    ranks' halves, gradients averaged - the same training up to float summation order."""
+    root, frame = faces
+    training.train(frame, root, tmp_path / "init.safetensors", tmp_path / "init.pt", **{**RANKS, "epochs": 0})
+    one = training.train(frame, root, tmp_path / "one.safetensors", tmp_path / "one.pt", **RANKS)
+    two = training.train(frame, root, tmp_path / "two.safetensors", tmp_path / "two.pt", gpus=2, **RANKS)
+    init, a, b = (load_file(tmp_path / f"{n}.safetensors") for n in ("init", "one", "two"))
+    assert a.keys() == b.keys()
+    # the difference between the two models relative to how far training moved the weights
+    # (parameters and BatchNorm statistics, all tensors together)
+    keys = [k for k in a if a[k].is_floating_point()]
+    moved = torch.cat([(a[k] - init[k]).flatten() for k in keys]).double().norm()
+    apart = torch.cat([(a[k] - b[k]).flatten() for k in keys]).double().norm()
+    print(f"2 ranks vs 1 process: difference {float(apart / moved):.1e} of how far training moved the model")
+    assert apart < 1e-3 * moved
+    np.testing.assert_allclose(one.history["loss"], two.history["loss"], rtol=1e-6)
+    assert two.history["images"].tolist() == one.history["images"].tolist() == [24, 24]
+
+
+def test_two_ranks_resume_after_a_kill(faces, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, frame = faces
+    settings = {**RANKS, "epochs": 8}
+    frame.to_parquet(tmp_path / "frame.parquet")
+    code = ("import sys, pandas as pd; from hyperface import training; "
+            f"training.train(pd.read_parquet(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], gpus=2, **{settings!r})")
+    ckpt = tmp_path / "killed.pt"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "frame.parquet"), str(root),
+                             str(tmp_path / "killed.safetensors"), str(ckpt)], start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(training.Path(training.__file__).parents[1])})
+    deadline = time.monotonic() + 300
+    while not ckpt.exists():  # the first epoch's checkpoint: the ranks are training the second
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGTERM)  # as SLURM does: every process of the job
+    assert proc.wait(timeout=120) != 0
+    state = torch.load(ckpt, weights_only=True)
+    assert 1 <= state["epoch"] < settings["epochs"]
+    assert not (tmp_path / "killed.safetensors").exists()
+
+    resumed = training.train(frame, root, tmp_path / "killed.safetensors", ckpt, gpus=2, **settings)
+    straight = training.train(frame, root, tmp_path / "straight.safetensors", tmp_path / "straight.pt",
+                              gpus=2, **settings)
+    a, b = load_file(tmp_path / "killed.safetensors"), load_file(tmp_path / "straight.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    pd.testing.assert_frame_equal(resumed.history.drop(columns=["seconds", "images_per_s"]),
+                                  straight.history.drop(columns=["seconds", "images_per_s"]))

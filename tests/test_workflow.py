@@ -33,7 +33,7 @@ def test_dry_run_plans_the_whole_dag(tmp_path):
     assert jobs == {"tiny_models": 1, "gallery_shard": 2, "gallery": 1, "pack": 1, "generate_shard": 4,
                     "align_shard": 4, "dataset": 1, "holdout_bin": 1, "train": 1, "evaluate": 1,
                     "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "plots": 1,
-                    "dataset_card": 1, "all": 1}
+                    "dataset_card": 1, "export_model": 1, "all": 1}
 
 
 @pytest.mark.parametrize("profile", [None, "slurm"])
@@ -105,9 +105,9 @@ N_TRAIN = N_ID - DEMO["evaluation"]["holdout_identities"]
 
 def test_full_run_ends_with_the_summary(finished):
     summary = pd.read_parquet(finished / "results/eval/summary.parquet")
-    assert summary["benchmark"].tolist() == ["holdout"]
-    assert 0.0 <= summary["accuracy"].iloc[0] <= 1.0
-    assert "| holdout |" in (finished / "results/eval/summary.md").read_text()
+    assert summary[["model", "benchmark"]].values.tolist() == [["trained", "holdout"]]
+    assert 0.0 <= summary["accuracy"].iloc[0] <= 1.0 and 0.0 <= summary["val"].iloc[0] <= 1.0
+    assert "| trained | holdout |" in (finished / "results/eval/summary.md").read_text()
     refs = manifests.read_embeddings(finished / "results/references.parquet")
     assert refs.shape == (N_ID, 512)
     np.testing.assert_allclose(np.linalg.norm(refs, axis=1), 1.0, atol=1e-5)
@@ -131,6 +131,24 @@ def test_every_output_names_its_provenance(finished):
     for model in ["arcface.onnx (fingerprint", "ffhq-tiny.safetensors (fingerprint",
                   "arc2face/encoder (fingerprint", "holdout.bin (fingerprint"]:
         assert model in tree
+
+
+def test_the_model_is_exported_with_its_card_and_evaluates_as_a_baseline(finished, tmp_path):
+    card = (finished / "results/model/MODEL_CARD.md").read_text()
+    print(card)
+    assert "largest difference" in card and "| trained | holdout |" in card and "[train]" in card
+    assert "| role | model |" in card  # the licence table
+    # the exported ONNX, evaluated as an external baseline on the same benchmark, scores exactly
+    # what the weights scored
+    work = copy_workdir(finished, tmp_path / "baseline")
+    config = demo_config(**{"evaluation.models": {"exported": "results/model/model.onnx"}})
+    run_snakemake(work, config, "results/eval/summary.parquet")
+    summary = pd.read_parquet(work / "results/eval/summary.parquet").set_index("model")
+    assert list(summary.index) == ["trained", "exported"]
+    for column in ["accuracy", "std", "val", "far"]:
+        assert summary.loc["exported", column] == pytest.approx(summary.loc["trained", column], abs=1e-9)
+    folds = [pd.read_parquet(work / f"results/eval/{m}/holdout.parquet") for m in ("trained", "exported")]
+    np.testing.assert_allclose(folds[0]["threshold"], folds[1]["threshold"])
 
 
 def test_the_dataset_comes_with_its_card(finished):

@@ -30,4 +30,8 @@ def config_errors(config: dict[str, Any]) -> list[str]:
                       "identities benchmark")
     if generation["resolution"] % 8:
         errors.append(f"generation.resolution ({generation['resolution']}) must be a multiple of 8")
+    training = config["training"]
+    if training["batch_size"] % training.get("gpus", 1):
+        errors.append(f"training.batch_size ({training['batch_size']}) must be a multiple of training.gpus "
+                      f"({training['gpus']}): each rank takes an equal part of every batch")
     return errors

@@ -42,12 +42,16 @@ class InsightFaceEmbedder:
         self.model, self.batch_size = model, batch_size
         self.dim = int(model.output_shape[1])
 
-    def embed(self, faces: list[np.ndarray]) -> np.ndarray:
+    def features(self, faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Raw (unnormalised) features, as the model outputs them."""
         out = []
         for start in range(0, len(faces), self.batch_size):
             bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in faces[start:start + self.batch_size]]
             out.append(self.model.get_feat(bgr))
-        return unit_rows(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed(self, faces: list[np.ndarray]) -> np.ndarray:
+        return unit_rows(self.features(faces))
 
 
 class FacenetEmbedder:

@@ -12,15 +12,23 @@ import math
 import torch
 from torch import nn
 
+from hyperface.distributed import batch_mean_std
+
 HEADS = ("adaface", "arcface", "cosface")
 
 
 class MarginHead(nn.Module):
-    """Class centres on the sphere; subclasses turn cosines into margin-adjusted logits."""
+    """Class centres on the sphere; subclasses turn cosines into margin-adjusted logits.
+
+    Centres start as AdaFace's do: uniform(-1, 1) columns scaled to unit norm. Logits use the
+    normalised centres, so an un-normalised start (column norm about sqrt(d / 3), 13 at d = 512)
+    would shrink every centre's angular step by the square of that norm.
+    """
 
     def __init__(self, embedding_size: int, n_classes: int, s: float = 64.0, m: float = 0.4):
         super().__init__()
-        self.kernel = nn.Parameter(torch.empty(embedding_size, n_classes).uniform_(-1, 1))
+        start = nn.functional.normalize(torch.empty(embedding_size, n_classes).uniform_(-1, 1), dim=0)
+        self.kernel = nn.Parameter(start)
         self.s, self.m, self.eps = s, m, 1e-3
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -43,9 +51,9 @@ class AdaFace(MarginHead):
         cosine = self.cosine(embeddings)
         safe_norms = norms.clamp(0.001, 100).detach()
         if self.training:
-            with torch.no_grad():
-                std = safe_norms.std() if len(safe_norms) > 1 else torch.zeros_like(safe_norms.mean())
-                self.batch_mean.mul_(1 - self.t_alpha).add_(self.t_alpha * safe_norms.mean())
+            with torch.no_grad():  # over the whole batch, all ranks' parts of it included
+                mean, std = batch_mean_std(safe_norms)
+                self.batch_mean.mul_(1 - self.t_alpha).add_(self.t_alpha * mean)
                 self.batch_std.mul_(1 - self.t_alpha).add_(self.t_alpha * std)
         scaler = ((safe_norms - self.batch_mean) / (self.batch_std + self.eps) * self.h).clip(-1, 1)
         target = self.one_hot(cosine, labels)

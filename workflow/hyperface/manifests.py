@@ -74,13 +74,18 @@ def dataset_schema() -> pa.Schema:
 
 
 def eval_schema() -> pa.Schema:
-    return pa.schema([("benchmark", pa.string()), ("fold", pa.int64()), ("threshold", pa.float64()),
-                      ("accuracy", pa.float64()), ("n_pairs", pa.int64())])
+    """Per fold: accuracy at the best squared-L2 threshold of the other folds, and VAL/FAR at the
+    threshold interpolated to FAR=1e-3 on them (insightface's protocol)."""
+    return pa.schema([("model", pa.string()), ("benchmark", pa.string()), ("fold", pa.int64()),
+                      ("threshold", pa.float64()),
+                      ("accuracy", pa.float64()), ("val_threshold", pa.float64()), ("val", pa.float64()),
+                      ("far", pa.float64()), ("n_pairs", pa.int64())])
 
 
 def summary_schema() -> pa.Schema:
-    return pa.schema([("benchmark", pa.string()), ("accuracy", pa.float64()), ("std", pa.float64()),
-                      ("n_pairs", pa.int64()), ("tar_at_far_1e-3", pa.float64())])
+    return pa.schema([("model", pa.string()), ("benchmark", pa.string()), ("accuracy", pa.float64()),
+                      ("std", pa.float64()), ("val", pa.float64()), ("val_std", pa.float64()), ("far", pa.float64()),
+                      ("n_pairs", pa.int64())])
 
 
 def filter_counts_schema() -> pa.Schema:

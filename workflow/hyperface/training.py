@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from hyperface.augment import augment
+from hyperface.distributed import RankError, all_sum, global_batch_norm, launch
 from hyperface.heads import build_head, diversity_loss
 from hyperface.images import load_rgb, to_network
 from hyperface.iresnet import build_backbone
@@ -62,15 +63,15 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
 
 
 def _param_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[dict]:
-    """Weight decay on conv/linear weights and the head, never on BatchNorm or PReLU parameters."""
+    """AdaFace's groups: weight decay on every parameter (convolutions, PReLU slopes, the linear
+    layer's weight and bias, the head's centres) except BatchNorm's scales and shifts."""
     decay, no_decay = [], []
     for module in modules:
         for sub in module.modules():
-            for name, p in sub.named_parameters(recurse=False):
-                if not p.requires_grad:
-                    continue
-                norm_like = isinstance(sub, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.PReLU))
-                (no_decay if norm_like or name == "bias" else decay).append(p)
+            batch_norm = isinstance(sub, torch.nn.modules.batchnorm._BatchNorm)
+            for p in sub.parameters(recurse=False):
+                if p.requires_grad:
+                    (no_decay if batch_norm else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -80,27 +81,78 @@ class TrainResult:
     n_classes: int
 
 
+class Trainee(torch.nn.Module):
+    """Backbone and margin head as one module, so one DistributedDataParallel wraps both."""
+
+    def __init__(self, backbone: torch.nn.Module, head: torch.nn.Module, diversity_weight: float,
+                 amp: bool, device_type: str):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+        self.diversity_weight, self.amp, self.device_type = diversity_weight, amp, device_type
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=self.device_type, enabled=self.amp):
+            emb, norm = self.backbone(x)
+        emb, norm = emb.float(), norm.float()
+        loss = torch.nn.functional.cross_entropy(self.head(emb, norm, y), y)
+        if self.diversity_weight:
+            loss = loss + self.diversity_weight * diversity_loss(self.head.cosine(emb), y, self.head.s)
+        return loss
+
+
 def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkpoint: str | Path, *,
-          seed: int = 0, backbone: str = "iresnet50", width: int = 64, embedding_size: int = 512,
-          head: str = "adaface", epochs: int = 30, batch_size: int = 256, lr: float = 0.1,
-          momentum: float = 0.9, weight_decay: float = 5e-4, milestones: list[int] | None = None,
-          lr_gamma: float = 0.1, flip_prob: float = 0.5, crop_prob: float = 0.0,
-          low_res_prob: float = 0.0, photometric_prob: float = 0.0, diversity_weight: float = 0.0,
-          workers: int = 0, device: str = "cpu", metadata: dict[str, str] | None = None
-          ) -> TrainResult:
+          gpus: int = 1, device: str = "cpu", **settings) -> TrainResult:
     """Train and write ``out_weights`` (safetensors; ``metadata`` added to the architecture's).
 
-    Keyword names are the keys of the ``training:`` config section (plus seed, device).
+    Keyword names are the keys of the ``training:`` config section (plus seed, device, metadata).
+    With ``gpus`` > 1 that many ranks train together (see :mod:`hyperface.distributed`), each on
+    its slice of every batch, and reach the model one process would.
     """
     if len(frame) == 0:
         raise ValueError("dataset.parquet has no images to train on")
+    batch_size = settings.get("batch_size", 256)
+    if batch_size % gpus:
+        raise ValueError(f"training.batch_size ({batch_size}) must be a multiple of training.gpus ({gpus})")
+    log.info("training on %d rank%s (%s)", gpus, "s" * (gpus > 1), device)
+    if gpus == 1:
+        history = _train_rank(0, 1, device, frame, root, out_weights, checkpoint, settings)
+    else:
+        try:
+            launch(gpus, _train_rank, device, frame, root, out_weights, checkpoint, settings)
+        except RankError as err:
+            if TrainingInterrupted.__name__ in err.names:
+                raise TrainingInterrupted(f"{gpus} ranks stopped by signal; state saved to {checkpoint}") from err
+            raise
+        history = torch.load(checkpoint, weights_only=True)["history"]
+    return TrainResult(history=pd.DataFrame(history, columns=HISTORY_COLUMNS),
+                       n_classes=int(frame["label"].max()) + 1)
+
+
+def _train_rank(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Path,
+                out_weights: str | Path, checkpoint: str | Path, settings: dict) -> list[dict]:
+    """One rank's training (the only one when ``world`` is 1); rank 0 writes checkpoints and
+    weights. Returns the per-epoch history."""
+    return _fit(rank, world, device, frame, root, Path(out_weights), Path(checkpoint), **settings)
+
+
+def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Path, out_weights: Path,
+         ckpt: Path, *, seed: int = 0, backbone: str = "iresnet50", width: int = 64,
+         embedding_size: int = 512, head: str = "adaface", epochs: int = 30, batch_size: int = 256,
+         lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
+         milestones: list[int] | None = None, lr_gamma: float = 0.1, flip_prob: float = 0.5,
+         crop_prob: float = 0.0, low_res_prob: float = 0.0, photometric_prob: float = 0.0,
+         diversity_weight: float = 0.0, workers: int = 0, metadata: dict[str, str] | None = None
+         ) -> list[dict]:
+    if world > 1 and device.startswith("cuda"):
+        device = f"cuda:{rank}"
     n_classes = int(frame["label"].max()) + 1
     torch.manual_seed(derive_seed(seed, "train-init"))
     model = build_backbone(backbone, width=width, embedding_size=embedding_size).to(device)
     margin = build_head(head, embedding_size, n_classes).to(device)
+    if world > 1:
+        global_batch_norm(model)
     opt = torch.optim.SGD(_param_groups([model, margin], weight_decay), lr=lr, momentum=momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones or []), gamma=lr_gamma)
-    ckpt = Path(checkpoint)
     start_epoch, start_step, history, carried = 0, 0, [], (0, 0.0, 0.0)
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -117,10 +169,13 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
                        low_res_prob=low_res_prob, photometric_prob=photometric_prob)
     dev_type = torch.device(device).type
     use_amp = dev_type == "cuda"
+    trainee = Trainee(model, margin, diversity_weight, use_amp, dev_type)
+    if world > 1:  # statistics are global already, so every rank's buffers agree: none to broadcast
+        trainee = torch.nn.parallel.DistributedDataParallel(trainee, broadcast_buffers=False)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = torch.nn.CrossEntropyLoss()
     stop = StopRequest()
     speed = Throughput("images")
+    local = batch_size // world
 
     def state(epoch: int, step: int, so_far: tuple[int, float, float] = (0, 0.0, 0.0)) -> dict:
         return {"model": model.state_dict(), "head": margin.state_dict(), "optimizer": opt.state_dict(),
@@ -132,50 +187,76 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
             data.epoch = epoch
             batches = epoch_batches(len(data), batch_size, seed, epoch)
             first = start_step if epoch == start_epoch else 0
-            loader = torch.utils.data.DataLoader(data, batch_sampler=batches[first:],
-                                                 num_workers=workers, pin_memory=use_amp)
-            model.train()
-            margin.train()
-            seen, total, before = carried if epoch == start_epoch else (0, 0.0, 0.0)
+            mine = [b[rank * local:(rank + 1) * local] for b in batches[first:]] if world > 1 else batches[first:]
+            loader = torch.utils.data.DataLoader(data, batch_sampler=mine, num_workers=workers,
+                                                 pin_memory=use_amp)
+            trainee.train()
+            before_seen, before_total, before = carried if epoch == start_epoch else (0, 0.0, 0.0)
+            # images and summed loss of the epoch on this rank; rank 0 also carries a resumed
+            # epoch's first part, added first as an uninterrupted run would have
+            sums = torch.tensor([before_seen, before_total] if rank == 0 else [0.0, 0.0], dtype=torch.float64)
             t0 = time.perf_counter() - before
-            for step, (x, y) in enumerate(progress(loader, total=len(batches) - first,
-                                                   desc=f"epoch {epoch + 1}"), start=first):
+            bar = progress(loader, total=len(batches) - first, desc=f"epoch {epoch + 1}") if rank == 0 else loader
+            for step, (x, y) in enumerate(bar, start=first):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with torch.autocast(device_type=dev_type, enabled=use_amp):
-                    emb, norm = model(x)
-                emb, norm = emb.float(), norm.float()
-                loss = loss_fn(margin(emb, norm, y), y)
-                if diversity_weight:
-                    loss = loss + diversity_weight * diversity_loss(margin.cosine(emb), y, margin.s)
+                loss = trainee(x, y)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-                seen += len(y)
-                total += float(loss.detach()) * len(y)
-                speed.add(len(y))
-                if stop.requested:
-                    save_checkpoint(state(epoch, step + 1, (seen, total, time.perf_counter() - t0)), ckpt)
+                sums += torch.tensor([len(y), float(loss.detach()) * len(y)], dtype=torch.float64)
+                speed.add(len(y) * world)
+                if _stop_agreed(stop.requested, world):
+                    seen, total = _epoch_so_far(sums)
+                    if rank == 0:
+                        save_checkpoint(state(epoch, step + 1, (seen, total, time.perf_counter() - t0)), ckpt)
+                    _barrier(world)
                     raise TrainingInterrupted(f"stopped by signal at epoch {epoch}, step {step + 1}; "
                                               f"state saved to {ckpt}")
             sched.step()
             secs = time.perf_counter() - t0
+            seen, total = _epoch_so_far(sums)
             row = {"epoch": epoch + 1, "loss": total / max(seen, 1), "lr": opt.param_groups[0]["lr"],
                    "images": seen, "seconds": secs, "images_per_s": seen / max(secs, 1e-9)}
             history.append(row)
             log.info("epoch %(epoch)d loss %(loss).4f lr %(lr).4g %(images_per_s).1f img/s", row)
-            save_checkpoint(state(epoch + 1, 0), ckpt)
+            if rank == 0:
+                save_checkpoint(state(epoch + 1, 0), ckpt)
     finally:
         stop.restore()
-    speed.report()
-    out_weights = Path(out_weights)
+    if rank == 0:
+        speed.report()
+        _write_weights(model, out_weights, backbone, width, embedding_size, metadata)
+    _barrier(world)
+    return history
+
+
+def _epoch_so_far(sums: torch.Tensor) -> tuple[int, float]:
+    """Images and summed loss of the epoch so far, over all ranks."""
+    seen, total = all_sum(sums).tolist()
+    return int(seen), total
+
+
+def _stop_agreed(requested: bool, world: int) -> bool:
+    """Whether any rank was asked to stop: all ranks stop after the same step."""
+    if world == 1:
+        return requested
+    return bool(all_sum(torch.tensor([float(requested)])).item() > 0)
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        torch.distributed.barrier()
+
+
+def _write_weights(model: torch.nn.Module, out_weights: Path, backbone: str, width: int,
+                   embedding_size: int, metadata: dict[str, str] | None) -> None:
     out_weights.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_weights.with_suffix(".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp),
               metadata={"backbone": backbone, "width": str(width), "embedding_size": str(embedding_size),
                         **(metadata or {})})
     tmp.replace(out_weights)
-    return TrainResult(history=pd.DataFrame(history, columns=HISTORY_COLUMNS), n_classes=n_classes)
 
 
 def load_backbone(path: str | Path, device: str = "cpu") -> torch.nn.Module:

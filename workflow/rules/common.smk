@@ -95,6 +95,16 @@ def benchmark_bin(wildcards):
     return existing_or_built(BENCHMARKS[wildcards.bench])
 
 
+# the models the evaluation compares: the one this run trains and the baselines of evaluation.models
+BASELINES = dict(config["evaluation"]["models"])
+
+
+def recogniser_file(wildcards):
+    if wildcards.model == "trained":
+        return f"{R}/train/model.safetensors"
+    return existing_or_built(BASELINES[wildcards.model])
+
+
 # Generic resources: memory and runtime grow with the work in a job and with each retry.
 # Per-item seconds are conservative GPU estimates (the paper: 1.25 s per Arc2Face image on an
 # RTX 3090); a profile can override any of them with set-resources.
@@ -139,6 +149,8 @@ def final_outputs():
         targets.append(f"{R}/leakage/pairs.parquet")
     if config["export"]["imagefolder"]:
         targets.append(f"{R}/imagefolder")
+    if config["export"]["model"]:
+        targets.append(f"{R}/model/MODEL_CARD.md")
     return targets
 
 

@@ -1,14 +1,15 @@
 rule evaluate:
-    """10-fold verification accuracy of the trained model on one benchmark .bin."""
+    """insightface's 10-fold verification of a model (the trained one, or a baseline of
+    evaluation.models) on one benchmark .bin."""
     input:
-        weights=f"{R}/train/model.safetensors",
+        model=recogniser_file,
         bin=benchmark_bin,
     output:
-        f"{R}/eval/{{bench}}.parquet",
+        f"{R}/eval/{{model}}/{{bench}}.parquet",
     log:
-        f"{R}/logs/eval/{{bench}}.log",
+        f"{R}/logs/eval/{{model}}/{{bench}}.log",
     benchmark:
-        f"{R}/benchmarks/eval/{{bench}}.tsv"
+        f"{R}/benchmarks/eval/{{model}}/{{bench}}.tsv"
     conda:
         "../../envs/gpu.yaml"
     threads: 4
@@ -25,9 +26,13 @@ rule evaluate:
 
 
 rule summary:
-    """The benchmark table, beside the paper's HyperFace numbers."""
+    """The benchmark table of every model, beside the paper's HyperFace numbers."""
     input:
-        expand(f"{R}/eval/{{bench}}.parquet", bench=sorted(BENCHMARKS)),
+        expand(
+            f"{R}/eval/{{model}}/{{bench}}.parquet",
+            model=["trained", *sorted(BASELINES)],
+            bench=sorted(BENCHMARKS),
+        ),
     output:
         parquet=f"{R}/eval/summary.parquet",
         md=f"{R}/eval/summary.md",
@@ -38,3 +43,33 @@ rule summary:
         "../../envs/tables.yaml"
     script:
         "../../scripts/summary.py"
+
+
+rule export_model:
+    """The trained backbone as ONNX (checked against the weights) and its model card."""
+    input:
+        weights=f"{R}/train/model.safetensors",
+        history=f"{R}/train/history.parquet",
+        summary=f"{R}/eval/summary.parquet",
+        summary_md=f"{R}/eval/summary.md",
+        references=f"{R}/references.parquet",
+        dataset=f"{R}/dataset.parquet",
+    output:
+        onnx=f"{R}/model/model.onnx",
+        card=f"{R}/model/MODEL_CARD.md",
+    log:
+        f"{R}/logs/export_model.log",
+    benchmark:
+        f"{R}/benchmarks/export_model.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 1
+    resources:
+        runtime=10,
+        mem_mb=mem_mb(8000),
+    params:
+        settings={key: config[key] for key in CARD_SECTIONS},
+        training=config["training"],
+        tiny_root=TINY,
+    script:
+        "../../scripts/export_model.py"

@@ -1,5 +1,6 @@
 rule train:
-    """iResNet + margin head on the synthetic dataset (resumable from its checkpoint)."""
+    """iResNet + margin head on the synthetic dataset (resumable from its checkpoint), on
+    training.gpus ranks inside the one job."""
     input:
         f"{R}/dataset.parquet",
     output:
@@ -11,15 +12,15 @@ rule train:
         f"{R}/benchmarks/train.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 4
+    threads: 16 * config["training"]["gpus"]
     resources:
         runtime=runtime(
             0.002 * config["training"]["epochs"],
             N_IDENTITIES * GEN["images_per_identity"],
             minimum=60,
         ),
-        mem_mb=mem_mb(64000),
-        gpu=1,
+        mem_mb=mem_mb(64000 * config["training"]["gpus"]),
+        gpu=config["training"]["gpus"],
     params:
         root=results_root(1),
         checkpoint_dir=lambda wildcards, output: os.path.dirname(output.weights),

@@ -1,4 +1,4 @@
-"""Evaluation stage: 10-fold verification of the trained backbone on one benchmark, and the summary."""
+"""Evaluation stage: 10-fold verification of a model on one benchmark, and the summary of all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from hyperface import manifests
-from hyperface.evaluation import summary_table, verify
+from hyperface.embedders import InsightFaceEmbedder
+from hyperface.evaluation import Features, summary_table, torch_features, verify
 from hyperface.lineage import lineage_meta
 from hyperface.runtime import Throughput
 from hyperface.training import load_backbone
@@ -17,21 +18,30 @@ from hyperface.training import load_backbone
 log = logging.getLogger(__name__)
 
 
-def evaluate(weights: str | Path, bin_path: str | Path, out: str | Path, *, benchmark: str,
-             batch_size: int, device: str) -> None:
-    """Per-fold accuracy and thresholds of the model on one benchmark .bin (TAR@FAR in the metadata)."""
-    meta = lineage_meta("evaluate", [benchmark], {"model": weights, "benchmark": bin_path})
-    model = load_backbone(weights, device=device)
+def recogniser_features(model: str | Path, *, batch_size: int, device: str) -> Features:
+    """Raw features of a model file: our trained backbone (.safetensors) or an external ONNX
+    recogniser in insightface's layout (a baseline)."""
+    if Path(model).suffix == ".onnx":
+        return InsightFaceEmbedder(model, device=device, batch_size=batch_size).features
+    return torch_features(load_backbone(model, device=device), device)
+
+
+def evaluate(model: str | Path, bin_path: str | Path, out: str | Path, *, model_name: str,
+             benchmark: str, batch_size: int, device: str) -> None:
+    """Per-fold accuracy, VAL and FAR of one model on one benchmark .bin (insightface's protocol)."""
+    meta = lineage_meta("evaluate", [model_name, benchmark], {"model": model, "benchmark": bin_path})
+    features = recogniser_features(model, batch_size=batch_size, device=device)
     speed = Throughput("pairs")
-    result = verify(model, bin_path, batch_size=batch_size, device=device)
+    result = verify(features, bin_path, batch_size=batch_size)
     speed.add(int(result.fold_pairs.sum()))
     k = len(result.fold_accuracy)
     manifests.write_manifest(out, {
-        "benchmark": [benchmark] * k, "fold": np.arange(k), "threshold": result.fold_threshold,
-        "accuracy": result.fold_accuracy, "n_pairs": result.fold_pairs},
-        manifests.eval_schema(), {"tar_at_far_1e-3": result.tar_at_far, **meta})
-    log.info("%s: accuracy %.4f +- %.4f, TAR@FAR=1e-3 %.4f", benchmark, result.accuracy,
-             float(np.std(result.fold_accuracy)), result.tar_at_far)
+        "model": [model_name] * k, "benchmark": [benchmark] * k, "fold": np.arange(k),
+        "threshold": result.fold_threshold, "accuracy": result.fold_accuracy,
+        "val_threshold": result.fold_val_threshold, "val": result.fold_val, "far": result.fold_far,
+        "n_pairs": result.fold_pairs}, manifests.eval_schema(), meta)
+    log.info("%s on %s: accuracy %.4f +- %.4f, VAL@FAR=1e-3 %.4f", model_name, benchmark,
+             result.accuracy, float(np.std(result.fold_accuracy)), result.val)
     speed.report()
 
 
@@ -40,9 +50,10 @@ def summarise(per_benchmark: list[str | Path], out_parquet: str | Path, out_md: 
     rows = []
     for path in per_benchmark:
         folds = manifests.read_manifest(path)
-        rows.append({"benchmark": folds["benchmark"].iloc[0], "accuracy": folds["accuracy"].mean(),
-                     "std": folds["accuracy"].std(ddof=0), "n_pairs": int(folds["n_pairs"].sum()),
-                     "tar_at_far_1e-3": float(manifests.read_meta(path)["tar_at_far_1e-3"])})
+        rows.append({"model": folds["model"].iloc[0], "benchmark": folds["benchmark"].iloc[0], "accuracy": folds["accuracy"].mean(),
+                     "std": folds["accuracy"].std(ddof=0), "val": folds["val"].mean(),
+                     "val_std": folds["val"].std(ddof=0), "far": folds["far"].mean(),
+                     "n_pairs": int(folds["n_pairs"].sum())})
     table = pd.DataFrame(rows, columns=manifests.summary_schema().names)
     manifests.write_frame(out_parquet, table, manifests.summary_schema(),
                           lineage_meta("summary", [], {"benchmarks": per_benchmark}))
