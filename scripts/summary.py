@@ -4,7 +4,7 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
 
 from hyperface.runtime import setup_job
-from hyperface.stages.evaluate import summarise
+from hyperface.stages.summary import summarise
 
 setup_job(snakemake.log[0])
 summarise(list(snakemake.input), snakemake.output.parquet, snakemake.output.md)

@@ -1,4 +1,4 @@
-"""Evaluation stage: 10-fold verification of a model on one benchmark, and the summary of all."""
+"""Evaluation stage: 10-fold verification of a model on one benchmark."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from hyperface import manifests
 from hyperface.embedders import InsightFaceEmbedder
-from hyperface.evaluation import Features, summary_table, torch_features, verify
+from hyperface.evaluation import Features, torch_features, verify
 from hyperface.lineage import lineage_meta
 from hyperface.runtime import Throughput
 from hyperface.training import load_backbone
@@ -43,19 +42,3 @@ def evaluate(model: str | Path, bin_path: str | Path, out: str | Path, *, model_
     log.info("%s on %s: accuracy %.4f +- %.4f, VAL@FAR=1e-3 %.4f", model_name, benchmark,
              result.accuracy, float(np.std(result.fold_accuracy)), result.val)
     speed.report()
-
-
-def summarise(per_benchmark: list[str | Path], out_parquet: str | Path, out_md: str | Path) -> pd.DataFrame:
-    """The benchmark table as Parquet and Markdown (beside the paper's numbers)."""
-    rows = []
-    for path in per_benchmark:
-        folds = manifests.read_manifest(path)
-        rows.append({"model": folds["model"].iloc[0], "benchmark": folds["benchmark"].iloc[0], "accuracy": folds["accuracy"].mean(),
-                     "std": folds["accuracy"].std(ddof=0), "val": folds["val"].mean(),
-                     "val_std": folds["val"].std(ddof=0), "far": folds["far"].mean(),
-                     "n_pairs": int(folds["n_pairs"].sum())})
-    table = pd.DataFrame(rows, columns=manifests.summary_schema().names)
-    manifests.write_frame(out_parquet, table, manifests.summary_schema(),
-                          lineage_meta("summary", [], {"benchmarks": per_benchmark}))
-    Path(out_md).write_text(summary_table(rows))
-    return table
