@@ -9,5 +9,5 @@ from hyperface.stages.evaluate import evaluate
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 w = snakemake.wildcards
-evaluate(snakemake.input.model, p.bin, snakemake.output[0], model_name=w.model, benchmark=w.bench,
+evaluate(p.model, p.bin, snakemake.output[0], model_name=w.model, benchmark=w.bench,
          batch_size=p.batch_size, device=pick_device(p.device))

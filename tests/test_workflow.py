@@ -193,7 +193,8 @@ def test_nothing_changed_plans_nothing(finished):
 def test_changing_beta_reruns_generation_and_what_follows(finished):
     jobs = planned_jobs(run_snakemake(finished, demo_config(**{"generation.beta": 0.05}), "-n"))
     assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
-                         "summary", "stats", "leakage", "export_imagefolder", "plots", "dataset_card", "all"}
+                         "summary", "stats", "leakage", "export_imagefolder", "plots", "dataset_card",
+                         "export_model", "all"}
     assert jobs["generate_shard"] == 4
 
 

@@ -99,10 +99,14 @@ def benchmark_bin(wildcards):
 BASELINES = dict(config["evaluation"]["models"])
 
 
-def recogniser_file(wildcards):
+def recogniser_path(wildcards):
     if wildcards.model == "trained":
         return f"{R}/train/model.safetensors"
-    return existing_or_built(BASELINES[wildcards.model])
+    return BASELINES[wildcards.model]
+
+
+def recogniser_file(wildcards):
+    return existing_or_built(recogniser_path(wildcards))
 
 
 # Generic resources: memory and runtime grow with the work in a job and with each retry.

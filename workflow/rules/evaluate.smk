@@ -18,6 +18,7 @@ rule evaluate:
         mem_mb=mem_mb(16000),
         gpu=1,
     params:
+        model=recogniser_path,
         bin=lambda wildcards: BENCHMARKS[wildcards.bench],
         batch_size=config["evaluation"]["batch_size"],
         device=config["device"],
