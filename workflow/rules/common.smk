@@ -106,6 +106,9 @@ def recogniser_path(wildcards):
 
 
 def recogniser_file(wildcards):
+    """The trained model (built by the train rule) or a baseline's file (when it exists)."""
+    if wildcards.model == "trained":
+        return recogniser_path(wildcards)
     return existing_or_built(recogniser_path(wildcards))
 
 
