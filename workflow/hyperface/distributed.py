@@ -125,8 +125,8 @@ class RankError(RuntimeError):
         self.names = names
 
 
-def launch(world: int, fn: Callable, *args) -> None:
-    """Run ``fn(rank, world, *args)`` (``args[0]``: the device) in ``world`` fresh Python processes.
+def launch(world: int, fn: Callable, *args, **kwargs) -> None:
+    """Run ``fn(rank, world, *args, **kwargs)`` (``args[0]``: the device) in ``world`` fresh Python processes.
 
     Processes rather than ``multiprocessing.spawn``: spawn re-imports the caller's main module,
     which for a Snakemake script is the whole job. The ranks share this job's log and process
@@ -143,7 +143,7 @@ def launch(world: int, fn: Callable, *args) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="hyperface-ranks-") as tmp:
             with open(Path(tmp) / "job.pkl", "wb") as f:
-                pickle.dump((fn, args), f)
+                pickle.dump((fn, args, kwargs), f)
             procs = [subprocess.Popen([sys.executable, "-m", "hyperface.distributed", tmp, str(rank), str(world),
                                        str(threads)], env=env, stderr=stderr) for rank in range(world)]
             codes = [proc.wait() for proc in procs]
@@ -163,7 +163,7 @@ def _worker(folder: str, rank: int, world: int, threads: int) -> None:
                         format=f"%(asctime)s %(levelname)s rank {rank} %(name)s: %(message)s")
     torch.set_num_threads(threads)
     with open(Path(folder) / "job.pkl", "rb") as f:
-        fn, args = pickle.load(f)
+        fn, args, kwargs = pickle.load(f)
     cuda = str(args[0]).startswith("cuda") and torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(rank)
@@ -171,7 +171,7 @@ def _worker(folder: str, rank: int, world: int, threads: int) -> None:
         dist.init_process_group("nccl" if cuda else "gloo", init_method=f"file://{folder}/rendezvous",
                                 rank=rank, world_size=world)
         try:
-            fn(rank, world, *args)
+            fn(rank, world, *args, **kwargs)
         finally:
             dist.destroy_process_group()
     except BaseException as err:

@@ -115,10 +115,10 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
         raise ValueError(f"training.batch_size ({batch_size}) must be a multiple of training.gpus ({gpus})")
     log.info("training on %d rank%s (%s)", gpus, "s" * (gpus > 1), device)
     if gpus == 1:
-        history = _train_rank(0, 1, device, frame, root, out_weights, checkpoint, settings)
+        history = _fit(0, 1, device, frame, root, Path(out_weights), Path(checkpoint), **settings)
     else:
         try:
-            launch(gpus, _train_rank, device, frame, root, out_weights, checkpoint, settings)
+            launch(gpus, _fit, device, frame, root, Path(out_weights), Path(checkpoint), **settings)
         except RankError as err:
             if TrainingInterrupted.__name__ in err.names:
                 raise TrainingInterrupted(f"{gpus} ranks stopped by signal; state saved to {checkpoint}") from err
@@ -126,13 +126,6 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
         history = torch.load(checkpoint, weights_only=True)["history"]
     return TrainResult(history=pd.DataFrame(history, columns=HISTORY_COLUMNS),
                        n_classes=int(frame["label"].max()) + 1)
-
-
-def _train_rank(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Path,
-                out_weights: str | Path, checkpoint: str | Path, settings: dict) -> list[dict]:
-    """One rank's training (the only one when ``world`` is 1); rank 0 writes checkpoints and
-    weights. Returns the per-epoch history."""
-    return _fit(rank, world, device, frame, root, Path(out_weights), Path(checkpoint), **settings)
 
 
 def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Path, out_weights: Path,
@@ -143,6 +136,8 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
          crop_prob: float = 0.0, low_res_prob: float = 0.0, photometric_prob: float = 0.0,
          diversity_weight: float = 0.0, workers: int = 0, metadata: dict[str, str] | None = None
          ) -> list[dict]:
+    """One rank's training (the only one when ``world`` is 1); rank 0 writes checkpoints and
+    weights. Returns the per-epoch history."""
     if world > 1 and device.startswith("cuda"):
         device = f"cuda:{rank}"
     n_classes = int(frame["label"].max()) + 1
