@@ -8,6 +8,6 @@ from hyperface.stages.align import align_shard
 
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
-align_shard(snakemake.input.generated, snakemake.input.references, snakemake.output.manifest,
-            snakemake.output.images, p.root, alignment=dict(p.alignment), embedder=dict(p.embedder),
+align_shard(snakemake.input.generated, snakemake.input.references, snakemake.output[0], p.root,
+            alignment=dict(p.alignment), embedder=dict(p.embedder), encoding=dict(p.encoding),
             device=pick_device(p.device))

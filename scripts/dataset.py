@@ -9,6 +9,6 @@ from hyperface.stages.dataset import build_dataset
 setup_job(snakemake.log[0])
 p = snakemake.params
 leakage = snakemake.input.leakage
-build_dataset(list(snakemake.input.aligned), snakemake.output.dataset, snakemake.output.counts,
+build_dataset(list(snakemake.input.aligned), snakemake.output.dataset, snakemake.output.counts, p.root,
               n_identities=p.n_identities, holdout_identities=p.holdout_identities,
               dataset=dict(p.dataset), leakage_pairs=leakage[0] if leakage else None)

@@ -7,4 +7,4 @@ from hyperface.runtime import setup_job
 from hyperface.stages.merge import concat_gallery
 
 setup_job(snakemake.log[0])
-concat_gallery(list(snakemake.input), snakemake.output[0])
+concat_gallery(list(snakemake.input), snakemake.output[0], snakemake.params.root)

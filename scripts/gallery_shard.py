@@ -8,5 +8,5 @@ from hyperface.stages.gallery import gallery_shard
 
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
-gallery_shard(range(*p.indices), snakemake.output.manifest, snakemake.output.images, p.root,
-              seed=p.seed, gallery=dict(p.gallery), embedder=dict(p.embedder), device=pick_device(p.device))
+gallery_shard(range(*p.indices), snakemake.output[0], seed=p.seed, gallery=dict(p.gallery),
+              embedder=dict(p.embedder), encoding=dict(p.encoding), device=pick_device(p.device))

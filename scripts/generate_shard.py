@@ -8,6 +8,6 @@ from hyperface.stages.generate import generate_shard
 
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
-generate_shard(snakemake.input.references, range(*p.identities), snakemake.output.manifest,
-               snakemake.output.images, p.root, seed=p.seed, generation=dict(p.generation),
+generate_shard(snakemake.input.references, range(*p.identities), snakemake.output[0], p.root,
+               seed=p.seed, generation=dict(p.generation), encoding=dict(p.encoding),
                device=pick_device(p.device))

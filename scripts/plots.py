@@ -8,6 +8,7 @@ from hyperface.stages.plots import make_plots
 
 setup_job(snakemake.log[0])
 i = snakemake.input
-make_plots(trace=i.trace, references=i.references, gallery=i.gallery, aligned=list(i.aligned),
+make_plots(trace=i.trace, references=i.references, gallery=i.gallery, generated=list(i.generated),
+           aligned=list(i.aligned),
            counts=i.counts, images=i.images, similarity=i.similarity, history=i.history,
            summary_md=i.summary, root=snakemake.params.root, out=dict(snakemake.output.items()))

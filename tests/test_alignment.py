@@ -84,14 +84,15 @@ def test_leakage_exclusion_is_counted():
     from hyperface.stages.dataset import select
 
     frame = pd.DataFrame({"identity": [0, 0, 1, 1, 2], "sample": [0, 1, 0, 1, 0],
-                          "aligned": ["a", "b", "c", "", "e"], "status": ["ok", "ok", "ok", "no_face", "ok"],
+                          "row": [0, 1, 2, 3, 4], "has_image": [True, True, True, False, True],
+                          "status": ["ok", "ok", "ok", "no_face", "ok"],
                           "reference_cos": [0.9, 0.2, 0.8, np.nan, 0.7]})
     leaked = pd.DataFrame({"identity": [1], "sample": [0]})
     kept, counts = select(frame, n_identities=3, holdout_identities=0, min_reference_cos=0.5,
                           keep_undetected=False, leaked=leaked)
     assert counts == {"holdout": 0, "no_crop": 1, "undetected": 0, "identity_consistency": 1,
                       "leakage": 1, "kept": 2}
-    assert kept["aligned"].tolist() == ["a", "e"]
+    assert kept["row"].tolist() == [0, 4]
 
 
 def test_group_photo_from_insightface_picks_a_confident_central_face(aligner):

@@ -39,8 +39,8 @@ def test_results_root_is_counted_not_searched():
 def test_manifest_round_trip_with_metadata(tmp_path):
     emb = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
     path = tmp_path / "g.parquet"
-    manifests.write_manifest(path, {"index": [0, 1, 2], "image": ["a", "b", "c"], "seed": [1, 2, 3],
-                                    "embedding": emb}, manifests.gallery_schema(8),
+    manifests.write_manifest(path, {"index": [0, 1, 2], "container": ["a", "a", "b"], "row": [0, 1, 0],
+                                    "seed": [1, 2, 3], "embedding": emb}, manifests.gallery_schema(8),
                              {"backends": {"gallery": "ldm"}, "config_hash": "abc"})
     schema = pq.read_schema(path)
     assert schema.field("embedding").type == manifests.embedding_type(8)
@@ -53,8 +53,8 @@ def test_manifest_rejects_wrong_columns(tmp_path):
     with pytest.raises(ValueError, match="missing"):
         manifests.write_manifest(tmp_path / "x.parquet", {"index": [0]}, manifests.gallery_schema(4))
     with pytest.raises(ValueError, match="shape"):
-        manifests.write_manifest(tmp_path / "x.parquet", {"index": [0], "image": ["a"], "seed": [0],
-                                                          "embedding": np.zeros((1, 3))},
+        manifests.write_manifest(tmp_path / "x.parquet", {"index": [0], "container": ["a"], "row": [0],
+                                                          "seed": [0], "embedding": np.zeros((1, 3))},
                                  manifests.gallery_schema(4))
 
 

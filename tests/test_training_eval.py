@@ -9,6 +9,7 @@ import torch
 from scipy.interpolate import BSpline
 
 from hyperface import evaluation
+from hyperface.containers import Encoding
 from hyperface.heads import AdaFace, build_head
 from hyperface.iresnet import build_backbone
 
@@ -143,7 +144,8 @@ def test_flip_fused_embeddings_sum_raw_features():
 def test_bin_round_trip(tmp_path):
     images = [np.full((112, 112, 3), v, np.uint8) for v in (0, 50, 100, 150, 200, 250)]
     path = tmp_path / "x.bin"
-    evaluation.write_bin(path, images, [True, False, True])
+    jpeg = Encoding("jpeg", 95)
+    evaluation.write_bin(path, [jpeg.encode(im) for im in images], [True, False, True])
     bins, issame = evaluation.read_bin(path)
     assert issame.tolist() == [True, False, True]
     decoded = evaluation.decode_images(bins)

@@ -9,7 +9,7 @@ numbers compare with the papers' tables: accuracy over 10 folds and VAL@FAR=1e-3
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,16 +54,11 @@ def read_bin(path: str | Path) -> tuple[list[bytes], np.ndarray]:
     return [bytes(b) for b in bins], np.asarray(issame, dtype=bool)
 
 
-def write_bin(path: str | Path, images: list[np.ndarray], issame: list[bool] | np.ndarray) -> None:
-    """Write RGB uint8 images (2 per pair) as an insightface .bin with JPEG-encoded images."""
-    if len(images) != 2 * len(issame):
-        raise ValueError(f"need 2 images per pair: {len(images)} images, {len(issame)} pairs")
-    encoded = []
-    for im in images:
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(im[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
-        if not ok:
-            raise ValueError("could not JPEG-encode an image")
-        encoded.append(buf.tobytes())
+def write_bin(path: str | Path, encoded: Sequence[bytes], issame: Sequence[bool] | np.ndarray) -> None:
+    """Write encoded images (2 per pair, any format OpenCV decodes) as an insightface .bin."""
+    if len(encoded) != 2 * len(issame):
+        raise ValueError(f"need 2 images per pair: {len(encoded)} images, {len(issame)} pairs")
+    encoded = [bytes(b) for b in encoded]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         pickle.dump((encoded, [bool(s) for s in issame]), f, protocol=4)

@@ -12,8 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hyperface.images import load_rgb  # noqa: E402
-
 
 def _save(fig, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -49,14 +47,14 @@ def nn_histogram(before: np.ndarray, after: np.ndarray, path: str | Path) -> Non
     _save(fig, path)
 
 
-def sample_grid(paths: list[list[Path]], path: str | Path, size: int = 112) -> None:
-    """Rows = identities, columns = samples."""
+def sample_grid(images: list[list[np.ndarray]], path: str | Path, size: int = 112) -> None:
+    """Rows = identities, columns = samples (RGB images)."""
     import cv2
 
     rows = []
-    for row in paths:
-        tiles = [cv2.resize(load_rgb(p), (size, size), interpolation=cv2.INTER_AREA) for p in row]
-        tiles += [np.zeros((size, size, 3), np.uint8)] * (max(map(len, paths)) - len(tiles))
+    for row in images:
+        tiles = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in row]
+        tiles += [np.zeros((size, size, 3), np.uint8)] * (max(map(len, images)) - len(tiles))
         rows.append(np.concatenate(tiles, axis=1))
     grid = np.concatenate(rows, axis=0)
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,10 @@ import numpy as np
 
 from hyperface import manifests
 from hyperface.alignment import Aligner
+from hyperface.containers import Containers
 from hyperface.embedders import Embedder
 from hyperface.evaluation import decode_images, read_bin
 from hyperface.gallery_generators import list_images, read_rgb
-from hyperface.images import load_rgb
 
 
 @dataclass
@@ -52,10 +52,12 @@ def load_real_faces(reference: str, *, embedder: Embedder, aligner: Aligner, gal
                     root: str | Path) -> RealFaces:
     """Real faces from 'gallery', an insightface .bin, or a folder of images (aligned here)."""
     if reference == "gallery":
-        frame = manifests.read_manifest(gallery)
-        paths = [Path(root) / p for p in frame["image"]]
-        return RealFaces(manifests.read_embeddings(gallery), [str(p) for p in frame["image"]],
-                         lambda i: aligner.align([load_rgb(paths[i])])[0].crop)
+        frame = manifests.read_manifest(gallery, ["container", "row"])
+        store = Containers(root)
+        return RealFaces(manifests.read_embeddings(gallery),
+                         [f"{c}#{r}" for c, r in zip(frame["container"], frame["row"], strict=True)],
+                         lambda i: aligner.align(store.images([frame["container"].iloc[i]],
+                                                              [frame["row"].iloc[i]]))[0].crop)
     if reference.endswith(".bin"):
         images = decode_images(read_bin(reference)[0])
         return RealFaces(embedder.embed(list(images)), [f"{reference}#{i}" for i in range(len(images))],

@@ -3,19 +3,17 @@
 A generation or alignment shard of 400 identities x 64 images runs for hours; when SLURM preempts
 it or its time limit hits, the re-run keeps every identity already finished and redoes only the
 rest. Snakemake deletes a failed job's declared outputs, so the finished identities live under
-``{results}/partial/<output path>/<lineage>/``: each identity's images in a folder, then its
-manifest rows in ``<identity>.parquet`` (written last and atomically, so a file there means the
-identity is complete). The folder is named by the job's lineage: a job with other settings or
-inputs never picks it up, and starting one removes the stale folders of the same output. When
-the shard is complete, the identity folders are moved into the declared image folder, the rows
-are concatenated into the manifest - identical to an uninterrupted run's - and the partial
+``{results}/partial/<output path>/<lineage>/``: each identity's manifest rows, images included, in
+``<identity>.parquet`` (written atomically, so a file there means the identity is complete). The
+folder is named by the job's lineage: a job with other settings or inputs never picks it up, and
+starting one removes the stale folders of the same output. When the shard is complete, the rows
+are streamed into the shard manifest - identical to an uninterrupted run's - and the partial
 folder is removed.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,10 +52,6 @@ class PartialShard:
     def _rows_file(self, identity: int) -> Path:
         return self.dir / f"{identity_folder(identity)}.parquet"
 
-    def image_dir(self, identity: int) -> Path:
-        """Where the job writes this identity's images until the shard is complete."""
-        return self.dir / identity_folder(identity)
-
     def done(self, identities: range) -> list[int]:
         return [i for i in identities if self._rows_file(i).exists()]
 
@@ -65,24 +59,14 @@ class PartialShard:
         """Record that ``identity`` is complete, with its manifest rows."""
         manifests.write_manifest(self._rows_file(identity), columns, self.schema)
 
-    def finish(self, identities: range, out_manifest: str | Path, image_dir: str | Path) -> pa.Table:
-        """Move every identity's images into ``image_dir``, write the manifest, drop the state."""
+    def finish(self, identities: range, out_manifest: str | Path) -> None:
+        """Stream every identity's rows into the shard manifest, in identity order; drop the state."""
         missing = [i for i in identities if not self._rows_file(i).exists()]
         if missing:
             raise RuntimeError(f"{self.dir}: identities {missing[:5]} are not complete")
-        image_dir = Path(image_dir)
-        image_dir.mkdir(parents=True, exist_ok=True)
-        tables = []
-        for identity in identities:
-            source, target = self.image_dir(identity), image_dir / identity_folder(identity)
-            if source.exists():
-                if target.exists():
-                    shutil.rmtree(target)
-                os.replace(source, target)
-            tables.append(pq.read_table(self._rows_file(identity)).cast(self.schema))
-        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        columns = {name: table.column(name).combine_chunks() for name in self.schema.names}
-        manifests.write_manifest(out_manifest, columns, self.schema, self.meta)
+        with manifests.ManifestWriter(out_manifest, self.schema, self.meta) as writer:
+            for identity in identities:
+                writer.write(pq.read_table(self._rows_file(identity)))
         shutil.rmtree(self.dir)
         folder = self.base
         while folder.exists() and not any(folder.iterdir()):  # empty folders up to results/partial
@@ -90,7 +74,6 @@ class PartialShard:
             if folder == self.top:
                 break
             folder = folder.parent
-        return table
 
 
 def claim_state(directory: str | Path, prefix: str, meta: Mapping[str, Any], device: str,

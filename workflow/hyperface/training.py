@@ -9,6 +9,7 @@ run sees the same batches as an uninterrupted one. Final weights are written as 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,10 @@ import torch
 from safetensors.torch import save_file
 
 from hyperface.augment import augment
+from hyperface.containers import ROW_GROUP_ROWS, Containers, decode
 from hyperface.distributed import RankError, all_sum, global_batch_norm, launch
 from hyperface.heads import build_head, diversity_loss
-from hyperface.images import load_rgb, to_network
+from hyperface.images import to_network
 from hyperface.iresnet import build_backbone
 from hyperface.runtime import StopRequest, Throughput, progress, save_checkpoint
 from hyperface.seeding import derive_seed, numpy_rng
@@ -37,26 +39,58 @@ class TrainingInterrupted(RuntimeError):
 
 
 class FaceDataset(torch.utils.data.Dataset):
-    """(image, label) pairs from dataset.parquet; paths are relative to ``root``."""
+    """(image, label) pairs of dataset.parquet, read from the aligned shard containers
+    (``container`` relative to ``root``, ``row``); each loader process opens its own and keeps
+    the row groups of a shuffle window cached (see :func:`epoch_order`)."""
 
-    def __init__(self, frame: pd.DataFrame, root: str | Path, *, seed: int = 0, **augmentation: float):
-        self.paths = [Path(root) / p for p in frame["image"]]
+    def __init__(self, frame: pd.DataFrame, root: str | Path, *, seed: int = 0,
+                 shuffle_window: int = 4096, **augmentation: float):
+        self.root = Path(root)
+        self.names = frame["container"].to_numpy()
+        self.rows = frame["row"].to_numpy(np.int64)
         self.labels = frame["label"].to_numpy(np.int64)
-        self.seed, self.augmentation, self.epoch = seed, augmentation, 0
+        # the shuffle's unit: a row group of a shard (rows r // ROW_GROUP_ROWS of one container)
+        self.blocks = pd.factorize(pd.Series(self.names).str.cat(
+            (self.rows // ROW_GROUP_ROWS).astype(str), sep="#"))[0]
+        self.seed, self.window, self.augmentation, self.epoch = seed, shuffle_window, augmentation, 0
+        self._store: tuple[int, Containers] | None = None
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.labels)
+
+    def store(self) -> Containers:
+        """This process's open containers (a loader worker must not share a parent's handles)."""
+        if self._store is None or self._store[0] != os.getpid():
+            self._store = (os.getpid(), Containers(self.root, cache_groups=self.window // ROW_GROUP_ROWS + 1))
+        return self._store[1]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        data = self.store().container(self.names[i]).encoded([int(self.rows[i])])[0]
         rng = numpy_rng(self.seed, "augment", self.epoch, i)
-        image = augment(load_rgb(self.paths[i]), rng, **self.augmentation)
+        image = augment(decode(data), rng, **self.augmentation)
         return to_network([image])[0], int(self.labels[i])
 
+    def batches(self, batch_size: int) -> list[list[int]]:
+        return epoch_batches(epoch_order(self.blocks, self.seed, self.epoch, self.window), batch_size)
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The epoch's shuffled batches (the last, short one dropped when there is more than one)."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "train-epoch", epoch)))
-    batches = [perm[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+
+def epoch_order(blocks: np.ndarray, seed: int, epoch: int, window: int) -> np.ndarray:
+    """The epoch's image order, drawn from (seed, epoch) alone: the blocks (row groups of the
+    shard containers) in random order, then the images shuffled within consecutive windows of
+    ``window`` images. A loader streams it with one window's row groups in memory; a window as
+    large as the dataset is a full shuffle."""
+    rng = numpy_rng(seed, "train-epoch", epoch)
+    blocks = np.asarray(blocks)
+    rank = rng.permutation(int(blocks.max()) + 1 if len(blocks) else 0)
+    order = np.argsort(rank[blocks], kind="stable")
+    for start in range(0, len(order), window):
+        order[start:start + window] = rng.permutation(order[start:start + window])
+    return order
+
+
+def epoch_batches(order: np.ndarray, batch_size: int) -> list[list[int]]:
+    """Consecutive batches of ``order`` (the last, short one dropped when there is more than one)."""
+    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     if len(batches) > 1 and len(batches[-1]) < batch_size:
         batches.pop()
     return batches
@@ -134,7 +168,8 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
          lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
          milestones: list[int] | None = None, lr_gamma: float = 0.1, flip_prob: float = 0.5,
          crop_prob: float = 0.0, low_res_prob: float = 0.0, photometric_prob: float = 0.0,
-         diversity_weight: float = 0.0, workers: int = 0, metadata: dict[str, str] | None = None
+         diversity_weight: float = 0.0, workers: int = 0, shuffle_window: int = 4096,
+         metadata: dict[str, str] | None = None
          ) -> list[dict]:
     """One rank's training (the only one when ``world`` is 1); rank 0 writes checkpoints and
     weights. Returns the per-epoch history."""
@@ -160,8 +195,8 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
         carried = tuple(state["epoch_so_far"])  # images, summed loss, seconds of a split epoch
         log.info("resumed from %s at epoch %d, step %d", ckpt, start_epoch, start_step)
 
-    data = FaceDataset(frame, root, seed=seed, flip_prob=flip_prob, crop_prob=crop_prob,
-                       low_res_prob=low_res_prob, photometric_prob=photometric_prob)
+    data = FaceDataset(frame, root, seed=seed, shuffle_window=shuffle_window, flip_prob=flip_prob,
+                       crop_prob=crop_prob, low_res_prob=low_res_prob, photometric_prob=photometric_prob)
     dev_type = torch.device(device).type
     use_amp = dev_type == "cuda"
     trainee = Trainee(model, margin, diversity_weight, use_amp, dev_type)
@@ -180,7 +215,7 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
     try:
         for epoch in range(start_epoch, epochs):
             data.epoch = epoch
-            batches = epoch_batches(len(data), batch_size, seed, epoch)
+            batches = data.batches(batch_size)
             first = start_step if epoch == start_epoch else 0
             mine = [b[rank * local:(rank + 1) * local] for b in batches[first:]] if world > 1 else batches[first:]
             loader = torch.utils.data.DataLoader(data, batch_sampler=mine, num_workers=workers,

@@ -5,8 +5,7 @@ rule align_shard:
         references=f"{R}/references.parquet",
         weights=existing_or_built(config["embedder"]["weights"]),
     output:
-        manifest=f"{R}/aligned/shard-{{shard}}.parquet",
-        images=directory(f"{R}/aligned/shard-{{shard}}"),
+        f"{R}/aligned/shard-{{shard}}.parquet",
     log:
         f"{R}/logs/aligned/shard-{{shard}}.log",
     benchmark:
@@ -22,6 +21,7 @@ rule align_shard:
         root=results_root(1),
         alignment=config["alignment"],
         embedder=config["embedder"],
+        encoding=config["images"]["aligned"],
         device=config["device"],
     script:
         "../../scripts/align_shard.py"

@@ -22,6 +22,9 @@ R = config["results"].rstrip("/")
 N_IDENTITIES = config["packing"]["n_identities"]
 GALLERY_SHARDS = shard_names(config["gallery"]["size"], config["gallery"]["shard_size"])
 ID_SHARDS = shard_names(N_IDENTITIES, config["generation"]["identities_per_shard"])
+GRID_ROWS = 8  # identities in the report's image grids: the shards holding the first ones
+GRID_SHARDS = ID_SHARDS[: math.ceil(GRID_ROWS / config["generation"]["identities_per_shard"])]
+KEEP_GENERATED = config["images"]["keep_generated"]
 
 TINY = "resources/tiny"
 TINY_FILES = {
@@ -119,6 +122,11 @@ GEN = config["generation"]
 IMAGES_PER_GENERATE_JOB = GEN["identities_per_shard"] * GEN["images_per_identity"]
 
 
+def generated_output(path):
+    """The generated shards are removed once aligned unless ``images.keep_generated``."""
+    return path if KEEP_GENERATED else temp(path)
+
+
 def runtime(seconds_per_item, items, minimum=10):
     """Minutes for a job of ``items`` items, doubled on every retry."""
     return lambda wildcards, attempt: attempt * max(
@@ -156,6 +164,8 @@ def final_outputs():
         targets.append(f"{R}/leakage/pairs.parquet")
     if config["export"]["imagefolder"]:
         targets.append(f"{R}/imagefolder")
+    if config["export"]["rec"]:
+        targets.append(f"{R}/rec/train.rec")
     if config["export"]["model"]:
         targets.append(f"{R}/model/MODEL_CARD.md")
     return targets
@@ -165,7 +175,7 @@ CARD_SECTIONS = ("gallery", "embedder", "packing", "generation", "alignment", "d
 PLOTS = [
     "packing_trace",
     "nn_histogram",
-    "samples_raw",
+    *(["samples_raw"] if KEEP_GENERATED else []),
     "samples_aligned",
     "similarity",
     "filter_counts",

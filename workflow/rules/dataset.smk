@@ -12,6 +12,7 @@ rule dataset:
     conda:
         "../../envs/tables.yaml"
     params:
+        root=results_root(0),
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
         dataset=config["dataset"],
@@ -54,6 +55,26 @@ rule export_imagefolder:
         root=results_root(0),
     script:
         "../../scripts/export_imagefolder.py"
+
+
+rule export_rec:
+    """The training set as insightface's train.rec/train.idx (arcface_torch, DALI)."""
+    input:
+        f"{R}/dataset.parquet",
+    output:
+        rec=f"{R}/rec/train.rec",
+        idx=f"{R}/rec/train.idx",
+        property=f"{R}/rec/property",
+    log:
+        f"{R}/logs/export_rec.log",
+    localrule: True
+    conda:
+        "../../envs/tables.yaml"
+    params:
+        root=results_root(1),
+        size=config["alignment"]["size"],
+    script:
+        "../../scripts/export_rec.py"
 
 
 rule dataset_card:

@@ -3,8 +3,7 @@ rule gallery_shard:
     input:
         gallery_weights(),
     output:
-        manifest=f"{R}/gallery/shard-{{shard}}.parquet",
-        images=directory(f"{R}/gallery/shard-{{shard}}"),
+        f"{R}/gallery/shard-{{shard}}.parquet",
     log:
         f"{R}/logs/gallery/shard-{{shard}}.log",
     benchmark:
@@ -18,10 +17,10 @@ rule gallery_shard:
         gpu=1,
     params:
         indices=gallery_indices,
-        root=results_root(1),
         seed=config["seed"],
         gallery=config["gallery"],
         embedder=config["embedder"],
+        encoding=config["images"]["gallery"],
         device=config["device"],
     script:
         "../../scripts/gallery_shard.py"
@@ -38,5 +37,7 @@ rule gallery:
     localrule: True
     conda:
         "../../envs/tables.yaml"
+    params:
+        root=results_root(0),
     script:
         "../../scripts/gallery.py"

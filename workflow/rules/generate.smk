@@ -4,8 +4,7 @@ rule generate_shard:
         references=f"{R}/references.parquet",
         weights=generation_weights(),
     output:
-        manifest=f"{R}/generated/shard-{{shard}}.parquet",
-        images=directory(f"{R}/generated/shard-{{shard}}"),
+        generated_output(f"{R}/generated/shard-{{shard}}.parquet"),
     log:
         f"{R}/logs/generated/shard-{{shard}}.log",
     benchmark:
@@ -22,6 +21,7 @@ rule generate_shard:
         root=results_root(1),
         seed=config["seed"],
         generation=config["generation"],
+        encoding=config["images"]["generated"],
         device=config["device"],
     script:
         "../../scripts/generate_shard.py"

@@ -4,7 +4,12 @@ rule plots:
         trace=f"{R}/pack/trace.parquet",
         references=f"{R}/references.parquet",
         gallery=f"{R}/gallery.parquet",
-        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        generated=(
+            expand(f"{R}/generated/shard-{{shard}}.parquet", shard=GRID_SHARDS)
+            if KEEP_GENERATED
+            else []
+        ),
+        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=GRID_SHARDS),
         counts=f"{R}/stats/filter_counts.parquet",
         images=f"{R}/stats/images.parquet",
         similarity=f"{R}/stats/similarity.parquet",

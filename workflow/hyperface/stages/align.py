@@ -6,15 +6,14 @@ Identity by identity, so that a killed job keeps the identities it finished (:mo
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from hyperface import manifests
 from hyperface.alignment import Aligner
+from hyperface.containers import Container, Encoding, image_cell
 from hyperface.embedders import embedder_from_config
-from hyperface.images import load_rgb, save_png
 from hyperface.lineage import lineage_meta
 from hyperface.resume import PartialShard, identity_folder
 from hyperface.runtime import Throughput, chunks, progress
@@ -23,20 +22,21 @@ log = logging.getLogger(__name__)
 
 
 def align_shard(generated: str | Path, references: str | Path, out_manifest: str | Path,
-                out_dir: str | Path, root: str | Path, *, alignment: dict, embedder: dict,
+                root: str | Path, *, alignment: dict, embedder: dict, encoding: dict,
                 device: str) -> None:
-    """Aligned crops ``out_dir``/<identity>/<sample>.png and the shard's aligned manifest.
+    """The shard's aligned manifest: each generated image's crop (in the manifest, see
+    :mod:`hyperface.containers`), detection, landmarks, embedding and identity consistency.
 
-    Settings: the ``alignment`` section (size, min_face_prob, fallback, batch_size) and the
-    ``embedder`` section (the recogniser that re-embeds every crop).
+    Settings: the ``alignment`` section (size, min_face_prob, fallback, batch_size), the
+    ``embedder`` section (the recogniser that re-embeds every crop) and the crops' ``encoding``.
     """
-    frame = manifests.read_manifest(generated, columns=["identity", "sample", "image"])
+    frame = manifests.read_manifest(generated, columns=["identity", "sample"])
+    frame["row"] = range(len(frame))
     refs = manifests.read_embeddings(references)
     meta = {"backends": {"detector": "mtcnn", "embedder": embedder["backend"]},
-            **lineage_meta("align_shard", [alignment, embedder],
+            **lineage_meta("align_shard", [alignment, embedder, encoding],
                            {"generated": generated, "references": references,
                             "embedder": embedder["weights"]})}
-    root, out_dir = Path(root), Path(out_dir)
     embed = embedder_from_config(embedder, device)
     partial = PartialShard(root, out_manifest, manifests.aligned_schema(embed.dim), meta, device)
     identities = sorted(frame["identity"].unique().tolist())
@@ -45,40 +45,38 @@ def align_shard(generated: str | Path, references: str | Path, out_manifest: str
     log.info("kept %d identities already aligned, aligning %d", len(done), len(todo))
     aligner = Aligner(size=alignment["size"], min_face_prob=alignment["min_face_prob"],
                       fallback=alignment["fallback"], device=device) if todo else None
+    source, codec = Container(generated), Encoding(**encoding)
     speed = Throughput("images")
     groups = {int(identity): group for identity, group in frame.groupby("identity", sort=True)}
     for identity in progress(todo, desc="identities"):
         group = groups[identity]
-        work = partial.image_dir(identity)
-        shutil.rmtree(work, ignore_errors=True)
-        columns = align_identity(group, aligner, embed, root, work,
-                                 out_dir / identity_folder(identity), alignment["batch_size"])
+        columns = align_identity(group, source, aligner, embed, codec, alignment["batch_size"])
         own, other = identity_consistency(columns["embedding"], columns["identity"], refs)
         partial.commit(identity, {**columns, "reference_cos": own, "nearest_other_cos": other})
         speed.add(len(group))
-    partial.finish(identities, out_manifest, out_dir)
+    partial.finish(identities, out_manifest)
     speed.report()
 
 
-def align_identity(group, aligner: Aligner, embed, root: Path, work: Path, final: Path,
+def align_identity(group, source: Container, aligner: Aligner, embed, codec: Encoding,
                    batch_size: int) -> dict[str, object]:
-    """Manifest columns for one identity's images; crops go to ``work`` (named as in ``final``)."""
+    """Manifest columns for one identity's images (``group``: identity, sample and row in
+    ``source``), the encoded crops included."""
     n = len(group)
     cols = {"identity": group["identity"].to_numpy(), "sample": group["sample"].to_numpy(),
-            "image": group["image"].tolist(), "aligned": [""] * n, "status": [""] * n,
+            "image": [None] * n, "status": [""] * n,
             "face_prob": np.zeros(n, np.float32), "box": np.full((n, 4), np.nan, np.float32),
             "landmarks": np.full((n, 10), np.nan, np.float32),
             "embedding": np.full((n, embed.dim), np.nan, np.float32)}
     for rows in chunks(range(n), batch_size):
-        results = aligner.align([load_rgb(root / cols["image"][r]) for r in rows])
+        results = aligner.align(source.images(group["row"].to_numpy()[list(rows)]))
         crops, crop_rows = [], []
         for r, res in zip(rows, results, strict=True):
             cols["status"][r], cols["face_prob"][r] = res.status, res.prob
             cols["box"][r], cols["landmarks"][r] = res.box, res.landmarks
             if res.crop is not None:
-                name = f"{int(cols['sample'][r]):04d}.png"
-                save_png(res.crop, work / name)
-                cols["aligned"][r] = str((final / name).relative_to(root))
+                name = f"{identity_folder(int(cols['identity'][r]))}/{int(cols['sample'][r]):04d}"
+                cols["image"][r] = image_cell(res.crop, name, codec)
                 crops.append(res.crop)
                 crop_rows.append(r)
         if crops:

@@ -9,14 +9,10 @@ import numpy as np
 import pandas as pd
 
 from hyperface import manifests
+from hyperface.containers import load_shards
 from hyperface.lineage import lineage_meta
 
 log = logging.getLogger(__name__)
-
-
-def load_aligned(paths: list[str | Path], columns: list[str] | None = None) -> pd.DataFrame:
-    """The aligned shards as one frame (only ``columns`` when given: embeddings are the bulk)."""
-    return pd.concat([manifests.read_manifest(p, columns) for p in paths], ignore_index=True)
 
 
 def holdout_set(n_identities: int, holdout_identities: int) -> set[int]:
@@ -31,7 +27,7 @@ def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
     leaked_keys = set() if leaked is None else set(zip(leaked["identity"], leaked["sample"], strict=True))
     reasons = {
         "holdout": frame["identity"].isin(holdout_set(n_identities, holdout_identities)).to_numpy(),
-        "no_crop": (frame["aligned"] == "").to_numpy(),
+        "no_crop": ~frame["has_image"].to_numpy(bool),
         "undetected": (~frame["status"].eq("ok").to_numpy()) & (not keep_undetected),
         "identity_consistency": (frame["reference_cos"].fillna(-np.inf) < min_reference_cos).to_numpy(),
         "leakage": np.array([(i, k) in leaked_keys for i, k in zip(frame["identity"], frame["sample"],
@@ -46,15 +42,17 @@ def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
     return frame[~removed].reset_index(drop=True), counts
 
 
-def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | Path, *,
+def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | Path, root: str | Path, *,
                   n_identities: int, holdout_identities: int, dataset: dict,
                   leakage_pairs: str | Path | None = None) -> dict[str, int]:
-    """dataset.parquet (the training set, labels 0..C-1) and the kept/removed counts per reason.
+    """dataset.parquet (the training set, labels 0..C-1; images addressed by aligned shard and row,
+    relative to the results ``root``) and the kept/removed counts per reason.
 
     Settings: the ``dataset`` section (keep_undetected, min_reference_cos), the number of
     identities and how many of them are held out; the leakage pairs when they are excluded.
     """
-    frame = load_aligned(aligned, ["identity", "sample", "aligned", "status", "reference_cos"])
+    frame = load_shards(aligned, ["identity", "sample", "container", "row", "has_image", "status",
+                                   "reference_cos"], root)
     inputs = {"aligned": aligned, **({"leakage": leakage_pairs} if leakage_pairs else {})}
     meta = lineage_meta("dataset", [n_identities, holdout_identities, dataset], inputs)
     leaked = manifests.read_manifest(leakage_pairs, ["identity", "sample"]) if leakage_pairs else None
@@ -64,7 +62,8 @@ def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | 
     labels = {ident: i for i, ident in enumerate(sorted(kept["identity"].unique()))}
     manifests.write_manifest(out, {
         "identity": kept["identity"].to_numpy(), "label": kept["identity"].map(labels).to_numpy(),
-        "sample": kept["sample"].to_numpy(), "image": kept["aligned"].tolist(),
+        "sample": kept["sample"].to_numpy(), "container": kept["container"].tolist(),
+        "row": kept["row"].to_numpy(),
         "status": kept["status"].tolist(), "reference_cos": kept["reference_cos"].to_numpy()},
         manifests.dataset_schema(), {"counts": counts, **meta})
     manifests.write_manifest(out_counts, {"reason": ["generated", *counts],
@@ -72,21 +71,3 @@ def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | 
                              manifests.filter_counts_schema(), meta)
     log.info("dataset: %s from %d aligned images, %d identities", counts, len(frame), len(labels))
     return counts
-
-
-def export_imagefolder(dataset: str | Path, root: str | Path, out_dir: str | Path) -> int:
-    """The training set as an ImageFolder tree (one folder per identity), hard-linked when possible."""
-    import os
-    import shutil
-
-    frame = manifests.read_manifest(dataset, ["identity", "sample", "image"])
-    out_dir = Path(out_dir)
-    for ident, sample, image in zip(frame["identity"], frame["sample"], frame["image"], strict=True):
-        target = out_dir / f"{ident:07d}" / f"{sample:04d}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(Path(root) / image, target)
-        except OSError:
-            shutil.copy2(Path(root) / image, target)
-    log.info("exported %d images of %d identities to %s", len(frame), frame["identity"].nunique(), out_dir)
-    return len(frame)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from hyperface import manifests
 from hyperface.alignment import Aligner
+from hyperface.containers import Encoding, image_cell
 from hyperface.embedders import embedder_from_config
 from hyperface.gallery_generators import FolderGallery, load_gallery_generator
-from hyperface.images import save_png
 from hyperface.lineage import digest, fingerprint, lineage_meta
 from hyperface.runtime import Throughput, chunks, progress
 from hyperface.seeding import derive_seed
@@ -26,38 +24,33 @@ def gallery_source(generator, weights: str | Path, indices: range) -> dict[str, 
     return {"path": str(weights), "lineage": fingerprint(weights)}
 
 
-def gallery_shard(indices: range, out_manifest: str | Path, image_dir: str | Path, root: str | Path, *,
-                  seed: int, gallery: dict, embedder: dict, device: str) -> None:
-    """Gallery images ``image_dir``/<index>.png and their embeddings for the ``indices``.
+def gallery_shard(indices: range, out_manifest: str | Path, *, seed: int, gallery: dict,
+                  embedder: dict, encoding: dict, device: str) -> None:
+    """The gallery shard manifest for the ``indices``: each face's image (in the manifest, see
+    :mod:`hyperface.containers`), seed and embedding, written batch by batch.
 
     Settings: the ``gallery`` section (generator, weights, batch_size, steps, truncation_psi,
-    noise_mode), the ``embedder`` section and ``seed``.
+    noise_mode), the ``embedder`` section, ``seed`` and the gallery's image ``encoding``.
     """
     generator = load_gallery_generator(gallery["generator"], gallery["weights"], device=device,
                                        steps=gallery["steps"], truncation_psi=gallery["truncation_psi"],
                                        noise_mode=gallery["noise_mode"])
     meta = {"backends": {"gallery": gallery["generator"], "embedder": embedder["backend"]},
-            **lineage_meta("gallery_shard", [seed, gallery, embedder, [indices.start, indices.stop]],
+            **lineage_meta("gallery_shard", [seed, gallery, embedder, encoding, [indices.start, indices.stop]],
                            {"generator": gallery_source(generator, gallery["weights"], indices),
                             "embedder": embedder["weights"]})}
     embed = embedder_from_config(embedder, device)
     # gallery faces are embedded like every other face: aligned to the ArcFace template first
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
-    root, image_dir = Path(root), Path(image_dir)
-    image_dir.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, list] = {"index": [], "image": [], "seed": [], "embedding": []}
+    codec = Encoding(**encoding)
     speed = Throughput("images")
     batches = list(chunks(list(indices), gallery["batch_size"]))
-    for batch in progress(batches, desc="gallery batches"):
-        images = generator.generate(list(batch), seed)
-        for i, image in zip(batch, images, strict=True):
-            path = image_dir / f"{i:07d}.png"
-            save_png(image, path)
-            rows["index"].append(i)
-            rows["image"].append(str(path.relative_to(root)))
-            rows["seed"].append(derive_seed(seed, "gallery", i))
-        rows["embedding"].append(embed.embed([a.crop for a in aligner.align(images)]))
-        speed.add(len(batch))
-    rows["embedding"] = np.concatenate(rows["embedding"]) if rows["embedding"] else np.zeros((0, embed.dim))
-    manifests.write_manifest(out_manifest, rows, manifests.gallery_schema(embed.dim), meta)
+    with manifests.ManifestWriter(out_manifest, manifests.gallery_shard_schema(embed.dim), meta) as out:
+        for batch in progress(batches, desc="gallery batches"):
+            images = generator.generate(list(batch), seed)
+            out.write({"index": list(batch),
+                       "image": [image_cell(im, f"{i:07d}", codec) for i, im in zip(batch, images, strict=True)],
+                       "seed": [derive_seed(seed, "gallery", i) for i in batch],
+                       "embedding": embed.embed([a.crop for a in aligner.align(images)])})
+            speed.add(len(batch))
     speed.report()

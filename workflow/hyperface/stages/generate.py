@@ -9,14 +9,13 @@ same whatever ``identities_per_shard`` is. Finished identities survive a killed 
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hyperface import manifests
-from hyperface.images import save_png
+from hyperface.containers import Encoding, image_cell
 from hyperface.lineage import lineage_meta
 from hyperface.resume import PartialShard, identity_folder
 from hyperface.runtime import Throughput, chunks, progress
@@ -42,20 +41,21 @@ def generation_weights(generation: dict) -> list[Path]:
 
 
 def generate_shard(references: str | Path, identities: range, out_manifest: str | Path,
-                   image_dir: str | Path, root: str | Path, *, seed: int, generation: dict,
+                   root: str | Path, *, seed: int, generation: dict, encoding: dict,
                    device: str) -> None:
-    """Write ``image_dir``/<identity>/<sample>.png and the shard's manifest for ``identities``.
+    """The shard manifest of ``identities``: every image (encoded in the manifest, see
+    :mod:`hyperface.containers`), its seed and its perturbed condition.
 
     Settings: the ``generation`` section (weights, base_model, images_per_identity, beta,
-    batch_size, steps, guidance_scale, resolution) and ``seed``.
+    batch_size, steps, guidance_scale, resolution), ``seed`` and the images' ``encoding``.
     """
     from hyperface.arc2face import Arc2FaceGenerator
 
     refs = manifests.read_embeddings(references)
     meta = {"backends": {"generator": generation["generator"]},
-            **lineage_meta("generate_shard", [seed, generation, [identities.start, identities.stop]],
+            **lineage_meta("generate_shard", [seed, generation, encoding, [identities.start, identities.stop]],
                            {"references": references, "weights": generation_weights(generation)})}
-    root, image_dir = Path(root), Path(image_dir)
+    codec = Encoding(**encoding)
     dim = refs.shape[1]
     partial = PartialShard(root, out_manifest, manifests.generated_schema(dim), meta, device)
     done = set(partial.done(identities))
@@ -68,8 +68,6 @@ def generate_shard(references: str | Path, identities: range, out_manifest: str 
             gen = Arc2FaceGenerator(generation["weights"], generation["base_model"], device=device,
                                     steps=generation["steps"], guidance_scale=generation["guidance_scale"],
                                     resolution=generation["resolution"])
-        work = partial.image_dir(identity)
-        shutil.rmtree(work, ignore_errors=True)  # an earlier attempt's unfinished images
         rows: dict[str, list] = {"identity": [], "sample": [], "image": [], "seed": [], "condition": []}
         for batch in chunks(range(generation["images_per_identity"]), generation["batch_size"]):
             drawn = [perturbed_condition(refs[identity], generation["beta"], seed, identity, k,
@@ -77,14 +75,12 @@ def generate_shard(references: str | Path, identities: range, out_manifest: str 
             conds = np.stack([c for c, _ in drawn])
             images = gen.generate(conds, torch.stack([z for _, z in drawn]))
             for k, image, cond in zip(batch, images, conds, strict=True):
-                save_png(image, work / f"{k:04d}.png")
-                final = image_dir / identity_folder(identity) / f"{k:04d}.png"
                 rows["identity"].append(identity)
                 rows["sample"].append(k)
-                rows["image"].append(str(final.relative_to(root)))
+                rows["image"].append(image_cell(image, f"{identity_folder(identity)}/{k:04d}", codec))
                 rows["seed"].append(derive_seed(seed, "generate", identity, k))
                 rows["condition"].append(cond)
             speed.add(len(batch))
         partial.commit(identity, {**rows, "condition": np.stack(rows["condition"])})
-    partial.finish(identities, out_manifest, image_dir)
+    partial.finish(identities, out_manifest)
     speed.report()

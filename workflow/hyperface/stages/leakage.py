@@ -10,11 +10,11 @@ import pandas as pd
 
 from hyperface import manifests
 from hyperface.alignment import Aligner
+from hyperface.containers import Containers, load_shards
 from hyperface.embedders import embedder_from_config
-from hyperface.images import load_rgb, save_png
+from hyperface.images import save_png
 from hyperface.lineage import lineage_meta
 from hyperface.real_faces import load_real_faces, pair_picture, top_pairs
-from hyperface.stages.dataset import load_aligned
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def find_leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str 
     inputs = {"aligned": aligned, "gallery": gallery, "embedder": embedder["weights"],
               **({} if reference == "gallery" else {"reference": reference})}
     meta = lineage_meta("leakage", [params, embedder], inputs)
-    frame = load_aligned(aligned, ["identity", "sample", "aligned", "embedding"])
+    frame = load_shards(aligned, ["identity", "sample", "container", "row", "embedding"], root)
     synthetic = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
     embed = embedder_from_config(embedder, device)
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
@@ -40,14 +40,14 @@ def find_leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str 
     rows_s, rows_r, cos = top_pairs(synthetic, real.embeddings, params["top_k"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pictures = []
+    pictures, store = [], Containers(root)
     for rank, (s, r) in enumerate(zip(rows_s, rows_r, strict=True)):
         path = out_dir / f"{rank:04d}.png"
-        save_png(pair_picture(load_rgb(Path(root) / frame["aligned"].iloc[s]), real.crop(int(r))), path)
+        crop = store.images([frame["container"].iloc[s]], [frame["row"].iloc[s]])[0]
+        save_png(pair_picture(crop, real.crop(int(r))), path)
         pictures.append(str(path.relative_to(root)))
     table = pd.DataFrame({"rank": range(len(cos)), "identity": frame["identity"].to_numpy()[rows_s],
                           "sample": frame["sample"].to_numpy()[rows_s],
-                          "synthetic_image": frame["aligned"].to_numpy()[rows_s],
                           "real_face": [real.names[int(r)] for r in rows_r], "cosine": cos,
                           "picture": pictures})
     manifests.write_frame(out_pairs, table, manifests.leakage_schema(), meta)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from hyperface import manifests
 from hyperface.lineage import lineage_meta
 
 
-def concat_gallery(shards: list[str | Path], out: str | Path) -> None:
-    """All gallery shards in one manifest, in shard order."""
+def concat_gallery(shards: list[str | Path], out: str | Path, root: str | Path) -> None:
+    """All gallery shards in one manifest, in shard order; the images stay in the shards, named
+    by (container, row) with container relative to the results ``root``."""
     dim = manifests.read_embeddings(shards[0]).shape[1]
     meta = {"backends": manifests.read_meta(shards[0])["backends"],
             **lineage_meta("gallery", [], {"shards": shards})}
-    manifests.concat_manifests(shards, manifests.gallery_schema(dim), out, meta)
+    schema = manifests.gallery_schema(dim)
+    with manifests.ManifestWriter(out, schema, meta) as writer:
+        for shard in shards:
+            table = pq.read_table(shard, columns=["index", "seed", "embedding"])
+            n = table.num_rows
+            writer.write({"index": table["index"], "container": [str(Path(shard).relative_to(root))] * n,
+                          "row": np.arange(n), "seed": table["seed"], "embedding": table["embedding"]})

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from hyperface import figures, manifests
+from hyperface.containers import Containers, load_shards
 from hyperface.packing import nearest
-from hyperface.stages.dataset import load_aligned
 
 
-def _grid_paths(frame: pd.DataFrame, column: str, root: Path, rows: int, cols: int) -> list[list[Path]]:
-    frame = frame[frame[column] != ""]
-    idents = sorted(frame["identity"].unique())[:rows]
-    return [[root / p for p in frame[frame["identity"] == i].sort_values("sample")[column][:cols]]
-            for i in idents]
+def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[list[np.ndarray]]:
+    """The first ``cols`` images of each of the first ``rows`` identities with images."""
+    frame = load_shards(shards, ["identity", "sample", "has_image", "container", "row"], root)
+    frame = frame[frame["has_image"]].sort_values(["identity", "sample"])
+    store = Containers(root)
+    return [store.images(group["container"].tolist()[:cols], group["row"].tolist()[:cols])
+            for _, group in list(frame.groupby("identity", sort=True))[:rows]]
 
 
-def make_plots(*, trace: str, references: str, gallery: str, aligned: list[str], counts: str,
-               images: str, similarity: str, history: str, summary_md: str, root: str | Path,
-               out: dict[str, str], grid_rows: int = 8, grid_cols: int = 8) -> None:
-    """Every figure of the report (``out``: figure name -> path) from the finished manifests."""
+def make_plots(*, trace: str, references: str, gallery: str, generated: list[str], aligned: list[str],
+               counts: str, images: str, similarity: str, history: str, summary_md: str,
+               root: str | Path, out: dict[str, str], grid_rows: int = 8, grid_cols: int = 8) -> None:
+    """Every figure of the report (``out``: figure name -> path) from the finished manifests;
+    the image grids from the first identities' shards (``generated``: none when the generated
+    images are not kept, and then no ``samples_raw`` figure)."""
     root = Path(root)
     figures.packing_trace(manifests.read_manifest(trace), out["packing_trace"])
     refs = torch.from_numpy(manifests.read_embeddings(references))
@@ -33,9 +38,9 @@ def make_plots(*, trace: str, references: str, gallery: str, aligned: list[str],
     before, _ = nearest(init, init, exclude_self=True)
     after, _ = nearest(refs, refs, exclude_self=True)
     figures.nn_histogram(before.numpy(), after.numpy(), out["nn_histogram"])
-    frame = load_aligned(aligned, ["identity", "sample", "image", "aligned"])
-    figures.sample_grid(_grid_paths(frame, "image", root, grid_rows, grid_cols), out["samples_raw"])
-    figures.sample_grid(_grid_paths(frame, "aligned", root, grid_rows, grid_cols), out["samples_aligned"])
+    if generated:
+        figures.sample_grid(_grid_images(generated, root, grid_rows, grid_cols), out["samples_raw"])
+    figures.sample_grid(_grid_images(aligned, root, grid_rows, grid_cols), out["samples_aligned"])
     figures.similarity(pd.read_parquet(similarity), out["similarity"])
     image_stats = pd.read_parquet(images)
     figures.filter_counts(pd.read_parquet(counts), image_stats, out["filter_counts"])

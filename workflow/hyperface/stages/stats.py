@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from hyperface import manifests
+from hyperface.containers import load_shards
 from hyperface.face_statistics import head_pose, identity_table, similarity_table
 from hyperface.lineage import lineage_meta
-from hyperface.stages.dataset import load_aligned
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ def dataset_stats(aligned: list[str | Path], references: str | Path, out_identit
                   out_similarity: str | Path, out_images: str | Path) -> None:
     """Per-identity, similarity-histogram and per-image (pose) statistics of the aligned shards."""
     meta = lineage_meta("stats", [], {"aligned": aligned, "references": references})
-    frame = load_aligned(aligned)
+    frame = load_shards(aligned, ["identity", "sample", "status", "face_prob", "reference_cos",
+                                  "nearest_other_cos", "embedding", "landmarks"])
     embeddings = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
     identities, intra, means = identity_table(frame, embeddings)
     refs = manifests.read_embeddings(references)

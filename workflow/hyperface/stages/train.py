@@ -20,7 +20,7 @@ def train_model(dataset: str | Path, out_weights: str | Path, out_history: str |
     resuming weights trained on other images, and the checkpoint is removed once the weights are
     written.
     """
-    frame = manifests.read_manifest(dataset, ["label", "image"])
+    frame = manifests.read_manifest(dataset, ["label", "container", "row"])
     meta = lineage_meta("train", [seed, training], {"dataset": dataset})
     checkpoint = claim_state(checkpoint_dir, "checkpoint", meta, device)
     result = train(frame, root, out_weights, checkpoint, seed=seed, device=device,

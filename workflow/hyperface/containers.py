@@ -1,0 +1,174 @@
+"""Images inside the shard manifests: Hugging Face's Parquet image layout, one file per shard.
+
+A shard manifest's ``image`` column is a struct of the encoded ``bytes`` and a ``path`` (a name
+such as ``0004711/0003.png``, what an export calls the file), with Hugging Face ``datasets``'
+feature metadata, so ``datasets.Dataset.from_parquet(shard)`` decodes it as images and pandas,
+polars or DuckDB read the same file. Images are written in row groups of
+:data:`ROW_GROUP_ROWS` rows, so reading one image reads at most that many encoded images, and the
+other columns (statistics, embeddings) read without touching image bytes. The measurements behind
+this choice (against WebDataset tar shards) are in the README; ``python -m
+hyperface.bench.containers`` repeats them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+IMAGE_COLUMN = "image"
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+ROW_GROUP_ROWS = 16
+FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a stage stores its images: ``format`` png (lossless), jpeg or webp, and ``quality``
+    (JPEG/WebP 1-100; PNG ignores it and uses fast compression level 1)."""
+
+    format: str = "png"
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"image format must be one of {sorted(FORMATS)}, got {self.format!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"image quality must be 1-100, got {self.quality}")
+
+    @property
+    def suffix(self) -> str:
+        return FORMATS[self.format]
+
+    def encode(self, image: np.ndarray) -> bytes:
+        """RGB uint8 (H, W, 3) -> encoded bytes (deterministic for one OpenCV build)."""
+        flags = {"png": [cv2.IMWRITE_PNG_COMPRESSION, 1],
+                 "jpeg": [cv2.IMWRITE_JPEG_QUALITY, self.quality],
+                 "webp": [cv2.IMWRITE_WEBP_QUALITY, self.quality]}[self.format]
+        ok, data = cv2.imencode(self.suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), flags)
+        if not ok:
+            raise ValueError(f"could not encode a {image.shape} image as {self.format}")
+        return data.tobytes()
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Encoded bytes (any format OpenCV reads) -> RGB uint8 (H, W, 3)."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot decode {len(data)} bytes as an image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def image_cell(image: np.ndarray | None, name: str, encoding: Encoding) -> dict | None:
+    """One value of an ``image`` column: the encoded bytes and the file name (None: no image)."""
+    if image is None:
+        return None
+    return {"bytes": encoding.encode(image), "path": f"{name}{encoding.suffix}"}
+
+
+def hf_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """Hugging Face ``datasets`` feature metadata naming the image column (others are inferred)."""
+    if IMAGE_COLUMN not in schema.names:
+        return {}
+    features = {"info": {"features": {IMAGE_COLUMN: {"_type": "Image"}}}}
+    return {b"huggingface": json.dumps(features).encode()}
+
+
+def has_images(schema: pa.Schema) -> bool:
+    return IMAGE_COLUMN in schema.names and schema.field(IMAGE_COLUMN).type == IMAGE_TYPE
+
+
+class Container:
+    """Random access to the images of one shard manifest, with an LRU cache of row groups (so a
+    reader that walks rows in a shuffled window reads every row group once)."""
+
+    def __init__(self, path: str | Path, cache_groups: int = 8):
+        self.path = Path(path)
+        self.file = pq.ParquetFile(self.path)
+        sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.cache: OrderedDict[int, pa.StructArray] = OrderedDict()
+        self.cache_groups = max(1, cache_groups)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def _group(self, g: int) -> pa.StructArray:
+        if g in self.cache:
+            self.cache.move_to_end(g)
+            return self.cache[g]
+        column = self.file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0).combine_chunks()
+        self.cache[g] = column
+        if len(self.cache) > self.cache_groups:
+            self.cache.popitem(last=False)
+        return column
+
+    def cells(self, rows: Iterable[int]) -> list[tuple[bytes, str] | None]:
+        """(encoded bytes, file name) of ``rows`` (None where a row has no image), in the order asked."""
+        out = []
+        for row in rows:
+            if not 0 <= row < len(self):
+                raise IndexError(f"{self.path}: row {row} out of range (0-{len(self) - 1})")
+            g = int(np.searchsorted(self.starts, row, side="right")) - 1
+            cell = self._group(g)[int(row - self.starts[g])]
+            out.append((cell["bytes"].as_py(), cell["path"].as_py()) if cell.is_valid else None)
+        return out
+
+    def encoded(self, rows: Iterable[int]) -> list[bytes | None]:
+        return [None if cell is None else cell[0] for cell in self.cells(rows)]
+
+    def images(self, rows: Iterable[int]) -> list[np.ndarray]:
+        """Decoded RGB images of ``rows``; a row without an image is an error."""
+        rows = list(rows)
+        images = []
+        for row, data in zip(rows, self.encoded(rows), strict=True):
+            if data is None:
+                raise ValueError(f"{self.path}: row {row} has no image")
+            images.append(decode(data))
+        return images
+
+
+class Containers:
+    """Images addressed by (container path, row) across many shards, opened on first use."""
+
+    def __init__(self, root: str | Path, cache_groups: int = 8):
+        self.root, self.cache_groups = Path(root), cache_groups
+        self.open: dict[str, Container] = {}
+
+    def container(self, name: str) -> Container:
+        if name not in self.open:
+            self.open[name] = Container(self.root / name, self.cache_groups)
+        return self.open[name]
+
+    def images(self, names: Sequence[str], rows: Sequence[int]) -> list[np.ndarray]:
+        return [self.container(n).images([int(r)])[0] for n, r in zip(names, rows, strict=True)]
+
+    def encoded(self, names: Sequence[str], rows: Sequence[int]) -> list[bytes | None]:
+        return [self.container(n).encoded([int(r)])[0] for n, r in zip(names, rows, strict=True)]
+
+
+def load_shards(paths: Sequence[str | Path], columns: list[str], root: str | Path | None = None
+                ) -> pd.DataFrame:
+    """Shard manifests' ``columns`` as one frame, never their image bytes. Besides the stored
+    columns: ``has_image`` (the row has an image), and with ``root`` each image's address,
+    ``container`` (the shard, relative to ``root``) and ``row``."""
+    stored = [c for c in columns if c not in ("has_image", "container", "row")]
+    parts = []
+    for path in paths:
+        table = pq.read_table(path, columns=stored + [f"{IMAGE_COLUMN}.path"] * ("has_image" in columns))
+        frame = table.select(stored).to_pandas()
+        if "has_image" in columns:
+            frame["has_image"] = table.column(table.num_columns - 1).is_valid().to_numpy(zero_copy_only=False)
+        if root is not None:
+            frame["container"] = str(Path(path).relative_to(root))
+            frame["row"] = np.arange(len(frame))
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)[columns]
