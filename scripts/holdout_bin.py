@@ -9,4 +9,5 @@ from hyperface.stages.holdout import build_holdout_bin
 setup_job(snakemake.log[0])
 p = snakemake.params
 build_holdout_bin(list(snakemake.input), snakemake.output[0], p.root, seed=p.seed,
-                  n_identities=p.n_identities, holdout_identities=p.holdout_identities)
+                  n_identities=p.n_identities, holdout_identities=p.holdout_identities,
+                  max_pairs=p.max_pairs)

@@ -94,3 +94,14 @@ def test_paper_weights_make_a_non_commercial_dataset():
     assert "NVIDIA Source Code License-NC" in licence_table(rows)
     demo = licence_rows(models_used(demo_config(), "resources/tiny"))
     assert [lic.model for _, _, lic in demo[:4]] == ["Tiny random model (CPU demo)"] * 4
+
+
+def test_pair_histogram_samples_pairs_past_its_budget():
+    """Linear at scale: past max_pairs the histogram is an estimate from drawn pairs."""
+    from hyperface.face_statistics import pair_histogram
+
+    x = np.random.default_rng(0).normal(size=(2000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    exact, drawn = pair_histogram(x), pair_histogram(x, max_pairs=500_000)
+    assert exact.sum() == 2000 * 1999 // 2 and drawn.sum() == 500_000
+    assert np.abs(exact / exact.sum() - drawn / drawn.sum()).max() < 0.003

@@ -176,6 +176,13 @@ def test_holdout_pairs_are_balanced_and_valid():
     pairs, same = evaluation.holdout_pairs(ident, np.random.default_rng(0))
     assert same.sum() == 5 * 6 and (~same).sum() == 5 * 6
     assert np.all((ident[pairs[:, 0]] == ident[pairs[:, 1]]) == same)
+    # at scale: 100 identities x 64 images hold 201,600 genuine pairs; LFW's 6,000 are drawn instead
+    ident = np.random.default_rng(1).permutation(np.repeat(np.arange(100), 64))
+    pairs, same = evaluation.holdout_pairs(ident, np.random.default_rng(0), max_pairs=6000)
+    assert same.sum() == 3000 and (~same).sum() == 3000
+    assert np.all((ident[pairs[:, 0]] == ident[pairs[:, 1]]) == same) and np.all(pairs[:, 0] < pairs[:, 1])
+    assert len({tuple(p) for p in pairs.tolist()}) == 6000  # distinct
+    assert len(np.unique(ident[pairs[same, 0]])) > 90  # spread over the identities
 
 
 @pytest.mark.parametrize("name", ["adaface", "arcface", "cosface"])

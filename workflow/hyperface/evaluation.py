@@ -203,29 +203,46 @@ def verify(features: Features, bin_path: str | Path, *, batch_size: int = 64) ->
     return ten_fold(squared_distances(emb[0::2], emb[1::2]), issame)
 
 
-def holdout_pairs(identities: np.ndarray, seed_rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def holdout_pairs(identities: np.ndarray, seed_rng: np.random.Generator, max_pairs: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Balanced genuine/impostor pairs (row indices) from images labelled by ``identities``.
 
-    Genuine: every pair of images within an identity. Impostor: as many pairs of images of two
-    different identities, drawn from ``seed_rng``.
+    Genuine: every pair of images within an identity, or - when that is more than half of
+    ``max_pairs`` - that many distinct ones drawn uniformly from them. Impostor: as many distinct
+    pairs of images of two different identities. Draws come from ``seed_rng``; nothing is
+    quadratic in the images.
     """
     identities = np.asarray(identities)
-    genuine = []
-    for ident in np.unique(identities):
-        rows = np.flatnonzero(identities == ident)
-        genuine += [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
+    order = np.argsort(identities, kind="stable")
+    labels, first, counts = np.unique(identities[order], return_index=True, return_counts=True)
+    per_identity = counts * (counts - 1) // 2
+    want = int(per_identity.sum()) if max_pairs is None else min(int(per_identity.sum()), max_pairs // 2)
+    if want == int(per_identity.sum()):
+        genuine = {(int(order[f + a]), int(order[f + b])) for f, c in zip(first, counts, strict=True)
+                   for a in range(c) for b in range(a + 1, c)}
+    else:
+        genuine = set()
+        weights = per_identity / per_identity.sum()
+        while len(genuine) < want:
+            k = seed_rng.choice(len(labels), size=want, p=weights)
+            a = seed_rng.integers(0, counts[k])
+            b = (a + seed_rng.integers(1, np.maximum(counts[k], 2))) % counts[k]  # another image
+            for i, x, y in zip(k, a, b, strict=True):
+                if len(genuine) < want and x != y:
+                    p, q = int(order[first[i] + x]), int(order[first[i] + y])
+                    genuine.add((min(p, q), max(p, q)))
     impostor: set[tuple[int, int]] = set()
-    n = len(identities)
-    limit = len(genuine) * 50 + 100
-    while len(impostor) < len(genuine) and limit > 0:
-        a, b = (int(v) for v in seed_rng.integers(0, n, size=2))
-        if identities[a] != identities[b]:
-            impostor.add((min(a, b), max(a, b)))
+    n, limit = len(identities), 50
+    while len(impostor) < len(genuine) and limit and len(labels) > 1:
+        a, b = seed_rng.integers(0, n, size=(2, 2 * (len(genuine) - len(impostor))))
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
+            if identities[x] != identities[y] and len(impostor) < len(genuine):
+                impostor.add((min(x, y), max(x, y)))
         limit -= 1
-    pairs = np.array(genuine + sorted(impostor), dtype=np.int64).reshape(-1, 2)
+    pairs = np.array(sorted(genuine) + sorted(impostor), dtype=np.int64).reshape(-1, 2)
     same = np.array([True] * len(genuine) + [False] * len(impostor))
-    order = seed_rng.permutation(len(pairs))
-    return pairs[order], same[order]
+    shuffle = seed_rng.permutation(len(pairs))
+    return pairs[shuffle], same[shuffle]
 
 
 PAPER_HYPERFACE_10K = {"lfw": 98.67, "cplfw": 84.68, "calfw": 89.82, "cfp_fp": 89.14, "agedb_30": 87.07}

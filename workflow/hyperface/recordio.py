@@ -48,11 +48,12 @@ def frame(payload: bytes) -> bytes:
     """One record's bytes on disk (dmlc-core's ``WriteRecord``: split at aligned magics, padded)."""
     if len(payload) >= 1 << 29:
         raise ValueError(f"a RecordIO record holds less than 2^29 bytes, got {len(payload)}")
-    out, start = [], 0
-    for i in range(0, len(payload) - len(payload) % 4, 4):
-        if payload[i:i + 4] == _MAGIC_BYTES:
+    out, start, i = [], 0, payload.find(_MAGIC_BYTES)
+    while i >= 0:
+        if i % 4 == 0:  # only magics at 4-byte-aligned offsets split a record
             out += [_MAGIC_BYTES, struct.pack("<I", (1 if start == 0 else 2) << 29 | (i - start)), payload[start:i]]
             start = i + 4
+        i = payload.find(_MAGIC_BYTES, i + 1)
     out += [_MAGIC_BYTES, struct.pack("<I", (3 if start else 0) << 29 | (len(payload) - start)), payload[start:]]
     out.append(b"\0" * (-len(payload) % 4))
     return b"".join(out)
@@ -83,6 +84,7 @@ def write_rec(rec: str | Path, idx: str | Path, images: Iterable[bytes], labels:
     first = np.searchsorted(labels, classes)
     last = np.append(first[1:], n)
     tmp_rec, tmp_idx = Path(f"{rec}.tmp"), Path(f"{idx}.tmp")
+    tmp_rec.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp_rec, "wb") as out, open(tmp_idx, "w") as index:
         def put(key: int, payload: bytes) -> None:
             index.write(f"{key}\t{out.tell()}\n")

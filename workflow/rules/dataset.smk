@@ -36,6 +36,7 @@ rule holdout_bin:
         seed=config["seed"],
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
+        max_pairs=config["evaluation"]["holdout_pairs"],
     script:
         "../../scripts/holdout_bin.py"
 
