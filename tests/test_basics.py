@@ -97,11 +97,11 @@ def test_paper_weights_make_a_non_commercial_dataset():
 
 
 def test_pair_histogram_samples_pairs_past_its_budget():
-    """Linear at scale: past max_pairs the histogram is an estimate from drawn pairs."""
+    """A fixed cost at scale: past max_pairs, the pairs among a random subset of rows."""
     from hyperface.face_statistics import pair_histogram
 
     x = np.random.default_rng(0).normal(size=(2000, 32)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     exact, drawn = pair_histogram(x), pair_histogram(x, max_pairs=500_000)
-    assert exact.sum() == 2000 * 1999 // 2 and drawn.sum() == 500_000
+    assert exact.sum() == 2000 * 1999 // 2 and drawn.sum() == 1000 * 999 // 2  # 1,000 rows drawn
     assert np.abs(exact / exact.sum() - drawn / drawn.sum()).max() < 0.003

@@ -13,7 +13,15 @@ import yaml
 from hyperface import manifests, recordio
 from hyperface.containers import Container
 
-from .conftest import REPO, copy_workdir, demo_config, planned_jobs, run_snakemake
+from .conftest import (
+    REPO,
+    copy_workdir,
+    demo_config,
+    fresh_workdir,
+    micro_config,
+    planned_jobs,
+    run_snakemake,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -213,6 +221,19 @@ def test_images_live_in_one_container_per_shard(finished, tmp_path):
             assert label == row["label"]
             assert data == Container(finished / "results" / row["container"]).encoded([row["row"]])[0]
     assert (finished / "results/rec/property").read_text() == f"{N_TRAIN},112,112\n"
+
+
+def test_generated_images_can_be_dropped_once_aligned(tiny_resources, tmp_path):
+    """images.keep_generated: false - the generated shards go once aligned, and a finished run
+    stays finished (missing temporary files never re-plan generation)."""
+    workdir = fresh_workdir(tiny_resources, tmp_path / "w")
+    config = micro_config(**{"images.keep_generated": False})
+    run_snakemake(workdir, config, "results/dataset.parquet")
+    assert not list((workdir / "results/generated").glob("*.parquet"))
+    assert len(list((workdir / "results/aligned").glob("*.parquet"))) == 2
+    assert planned_jobs(run_snakemake(workdir, config, "-n", "results/dataset.parquet")) == {}
+    plan = run_snakemake(workdir, config, "-n", "results/plots/samples_aligned.png")
+    assert "generate_shard" not in planned_jobs(plan) and "samples_raw" not in plan.stdout
 
 
 def test_nothing_changed_plans_nothing(finished):

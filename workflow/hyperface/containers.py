@@ -92,8 +92,9 @@ class Container:
 
     def __init__(self, path: str | Path, cache_groups: int = 8):
         self.path = Path(path)
-        self.file = pq.ParquetFile(self.path)
-        sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
+        self.meta = pq.read_metadata(self.path)  # the file is opened per row group read: a
+        # loader that touches a thousand shards holds no thousand descriptors
+        sizes = [self.meta.row_group(g).num_rows for g in range(self.meta.num_row_groups)]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.cache: OrderedDict[int, pa.StructArray] = OrderedDict()
         self.cache_groups = max(1, cache_groups)
@@ -105,7 +106,8 @@ class Container:
         if g in self.cache:
             self.cache.move_to_end(g)
             return self.cache[g]
-        column = self.file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0).combine_chunks()
+        with pq.ParquetFile(self.path, metadata=self.meta) as file:
+            column = file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0).combine_chunks()
         self.cache[g] = column
         if len(self.cache) > self.cache_groups:
             self.cache.popitem(last=False)
@@ -155,6 +157,24 @@ class Containers:
         return [self.container(n).encoded([int(r)])[0] for n, r in zip(names, rows, strict=True)]
 
 
+def has_image(path: str | Path) -> np.ndarray:
+    """Which rows of a shard manifest hold an image, without reading image bytes: the Parquet
+    statistics count each row group's missing images, and only row groups with some are read."""
+    file = pq.ParquetFile(path)
+    meta = file.metadata
+    leaf = [meta.row_group(0).column(i).path_in_schema for i in range(meta.num_columns)].index(
+        f"{IMAGE_COLUMN}.path") if meta.num_row_groups else 0
+    parts = []
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(leaf).statistics
+        if stats is not None and stats.has_null_count and stats.null_count == 0:
+            parts.append(np.ones(meta.row_group(g).num_rows, bool))
+        else:
+            column = file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0)
+            parts.append(column.is_valid().to_numpy(zero_copy_only=False))
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
 def load_shards(paths: Sequence[str | Path], columns: list[str], root: str | Path | None = None
                 ) -> pd.DataFrame:
     """Shard manifests' ``columns`` as one frame, never their image bytes. Besides the stored
@@ -163,10 +183,9 @@ def load_shards(paths: Sequence[str | Path], columns: list[str], root: str | Pat
     stored = [c for c in columns if c not in ("has_image", "container", "row")]
     parts = []
     for path in paths:
-        table = pq.read_table(path, columns=stored + [f"{IMAGE_COLUMN}.path"] * ("has_image" in columns))
-        frame = table.select(stored).to_pandas()
+        frame = pq.read_table(path, columns=stored).to_pandas()
         if "has_image" in columns:
-            frame["has_image"] = table.column(table.num_columns - 1).is_valid().to_numpy(zero_copy_only=False)
+            frame["has_image"] = has_image(path)
         if root is not None:
             frame["container"] = str(Path(path).relative_to(root))
             frame["row"] = np.arange(len(frame))

@@ -49,9 +49,14 @@ rule export_imagefolder:
         directory(f"{R}/imagefolder"),
     log:
         f"{R}/logs/export_imagefolder.log",
-    localrule: True
+    benchmark:
+        f"{R}/benchmarks/export_imagefolder.tsv"
     conda:
         "../../envs/tables.yaml"
+    threads: 1
+    resources:
+        runtime=runtime(0.001, N_IDENTITIES * GEN["images_per_identity"]),
+        mem_mb=mem_mb(4000),
     params:
         root=results_root(0),
     script:
@@ -68,9 +73,14 @@ rule export_rec:
         property=f"{R}/rec/property",
     log:
         f"{R}/logs/export_rec.log",
-    localrule: True
+    benchmark:
+        f"{R}/benchmarks/export_rec.tsv"
     conda:
         "../../envs/tables.yaml"
+    threads: 1
+    resources:
+        runtime=runtime(0.0005, N_IDENTITIES * GEN["images_per_identity"]),
+        mem_mb=mem_mb(4000),
     params:
         root=results_root(1),
         size=config["alignment"]["size"],

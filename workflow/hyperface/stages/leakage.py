@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from hyperface import manifests
@@ -32,8 +31,8 @@ def find_leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str 
     inputs = {"aligned": aligned, "gallery": gallery, "embedder": embedder["weights"],
               **({} if reference == "gallery" else {"reference": reference})}
     meta = lineage_meta("leakage", [params, embedder], inputs)
-    frame = load_shards(aligned, ["identity", "sample", "container", "row", "embedding"], root)
-    synthetic = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
+    frame = load_shards(aligned, ["identity", "sample", "container", "row"], root)
+    synthetic = manifests.read_vectors(aligned)
     embed = embedder_from_config(embedder, device)
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
     real = load_real_faces(params["reference"], embedder=embed, aligner=aligner, gallery=gallery, root=root)

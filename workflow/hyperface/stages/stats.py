@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from hyperface import manifests
 from hyperface.containers import load_shards
 from hyperface.face_statistics import head_pose, identity_table, similarity_table
@@ -20,14 +18,14 @@ def dataset_stats(aligned: list[str | Path], references: str | Path, out_identit
     """Per-identity, similarity-histogram and per-image (pose) statistics of the aligned shards."""
     meta = lineage_meta("stats", [], {"aligned": aligned, "references": references})
     frame = load_shards(aligned, ["identity", "sample", "status", "face_prob", "reference_cos",
-                                  "nearest_other_cos", "embedding", "landmarks"])
-    embeddings = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
+                                  "nearest_other_cos"])
+    embeddings = manifests.read_vectors(aligned)
     identities, intra, means = identity_table(frame, embeddings)
     refs = manifests.read_embeddings(references)
     manifests.write_frame(out_identities, identities, manifests.identity_stats_schema(), meta)
     manifests.write_frame(out_similarity, similarity_table(intra, refs, means),
                           manifests.similarity_schema(), meta)
-    pose = head_pose(np.stack(frame["landmarks"].to_numpy()))
+    pose = head_pose(manifests.read_vectors(aligned, "landmarks"))
     images = frame[["identity", "sample", "status", "face_prob", "reference_cos", "nearest_other_cos"]].copy()
     images["yaw"], images["pitch"], images["roll"] = pose[:, 0], pose[:, 1], pose[:, 2]
     manifests.write_frame(out_images, images, manifests.image_stats_schema(), meta)
