@@ -1,6 +1,7 @@
 """MTCNN alignment on a real photo shipped with scikit-image."""
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from skimage import data
 
@@ -76,6 +77,23 @@ def test_top_pairs_match_brute_force():
     flat = np.sort(sims.ravel())[::-1][:7]
     np.testing.assert_allclose(c, flat, rtol=1e-6)
     np.testing.assert_allclose(sims[s, r], c, rtol=1e-6)
+
+
+def test_top_pairs_shard_by_shard_equal_all_at_once(tmp_path):
+    """The leakage stage holds one shard's embeddings at a time and finds the same pairs."""
+    from hyperface import manifests
+    from hyperface.real_faces import top_pairs
+    from hyperface.stages.leakage import shard_top_pairs
+
+    rng = np.random.default_rng(1)
+    syn = rng.normal(size=(90, 8)).astype(np.float32)
+    real = rng.normal(size=(30, 8)).astype(np.float32)
+    schema = pa.schema([("embedding", manifests.embedding_type(8))])
+    shards = [tmp_path / f"shard-{i}.parquet" for i in range(3)]
+    for i, path in enumerate(shards):
+        manifests.write_manifest(path, {"embedding": syn[30 * i:30 * (i + 1)]}, schema)
+    for got, want in zip(shard_top_pairs(shards, real, 10), top_pairs(syn, real, 10), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_leakage_exclusion_is_counted():

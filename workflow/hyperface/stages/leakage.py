@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hyperface import manifests
@@ -16,6 +17,22 @@ from hyperface.lineage import lineage_meta
 from hyperface.real_faces import load_real_faces, pair_picture, top_pairs
 
 log = logging.getLogger(__name__)
+
+
+def shard_top_pairs(aligned: list[str | Path], real: np.ndarray, k: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`top_pairs` over the shards' embeddings, one shard in memory at a time; synthetic
+    rows are numbered across the shards in order."""
+    best = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+    offset = 0
+    for shard in aligned:
+        synthetic = manifests.read_embeddings(shard)
+        s, r, c = top_pairs(synthetic, real, k)
+        merged = [np.concatenate([a, b]) for a, b in zip(best, (s + offset, r, c), strict=True)]
+        keep = np.argsort(-merged[2], kind="stable")[:k]
+        best = tuple(m[keep] for m in merged)
+        offset += len(synthetic)
+    return best
 
 
 def find_leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str | Path,
@@ -32,11 +49,10 @@ def find_leakage(aligned: list[str | Path], gallery: str | Path, out_pairs: str 
               **({} if reference == "gallery" else {"reference": reference})}
     meta = lineage_meta("leakage", [params, embedder], inputs)
     frame = load_shards(aligned, ["identity", "sample", "container", "row"], root)
-    synthetic = manifests.read_vectors(aligned)
     embed = embedder_from_config(embedder, device)
     aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
     real = load_real_faces(params["reference"], embedder=embed, aligner=aligner, gallery=gallery, root=root)
-    rows_s, rows_r, cos = top_pairs(synthetic, real.embeddings, params["top_k"])
+    rows_s, rows_r, cos = shard_top_pairs(aligned, real.embeddings, params["top_k"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pictures, store = [], Containers(root)
