@@ -194,14 +194,16 @@ class ManifestWriter:
         metadata = {**_metadata(meta), **containers.hf_metadata(schema)}
         self.schema = schema.with_metadata(metadata)
         # encoded images neither compress nor make useful dictionaries or statistics: skipping
-        # them writes 3-4x faster (python -m hyperface.bench.containers)
+        # them writes faster (python -m hyperface.bench.containers; README)
         leaves = [p for p in _leaf_paths(schema) if p != f"{containers.IMAGE_COLUMN}.bytes"]
         self.writer = pq.ParquetWriter(self.tmp, self.schema, compression={p: "snappy" for p in leaves},
                                        use_dictionary=leaves, write_statistics=leaves)
 
     def write(self, part: Mapping[str, Any] | pa.Table) -> None:
         table = part if isinstance(part, pa.Table) else _table(part, self.schema, self.path)
-        table = table.cast(self.schema).replace_schema_metadata(self.schema.metadata)
+        if not table.schema.equals(self.schema, check_metadata=False):
+            table = table.cast(self.schema)
+        table = table.replace_schema_metadata(self.schema.metadata)
         self.writer.write_table(table, row_group_size=containers.ROW_GROUP_ROWS if self.images else None)
 
     def __enter__(self) -> ManifestWriter:

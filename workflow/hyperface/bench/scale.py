@@ -39,7 +39,7 @@ def build(root: Path, identities: int, images: int, gallery: int, encoding: Enco
     rng = np.random.default_rng(0)
     refs = _unit(rng.normal(size=(identities, DIM)))
     manifests.write_manifest(root / "references.parquet", {
-        "identity": np.arange(identities), "embedding": refs, "init_index": np.arange(identities),
+        "identity": np.arange(identities), "embedding": refs, "init_index": np.arange(identities) % gallery,
         "nearest_gallery": np.arange(identities), "nearest_gallery_cos": np.ones(identities),
         "nearest_identity_cos": np.zeros(identities)}, manifests.references_schema(DIM))
     crop = image_cell(faces(1, 112)[0], "face", encoding)
