@@ -37,6 +37,7 @@ CHANGES = {
     "gallery.truncation_psi": (0.4, True),
     "packing.alpha": (0.1, True),
     "generation.beta": (0.3, False),
+    "images.aligned": ({"format": "jpeg", "quality": 90}, False),  # the crops training reads
     "dataset.min_reference_cos": ("median", False),
     "leakage.exclude": (True, False),
 }
