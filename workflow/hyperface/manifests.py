@@ -14,7 +14,7 @@ differs between two runs of one config on one machine.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -242,19 +242,6 @@ def read_embeddings(path: str | Path, column: str = "embedding") -> np.ndarray:
     col = pq.read_table(path, columns=[column]).column(column).combine_chunks()
     dim = col.type.list_size
     return np.array(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
-
-
-def read_vectors(paths: Sequence[str | Path], column: str = "embedding") -> np.ndarray:
-    """A fixed-size-list column of several manifests as one (n, D) float32 array, filled shard by
-    shard into one allocation (640k x 512 embeddings: 1.3 GB, not twice that)."""
-    sizes = [pq.ParquetFile(p).metadata.num_rows for p in paths]
-    dim = pq.read_schema(paths[0]).field(column).type.list_size if paths else 0
-    out = np.empty((sum(sizes), dim), np.float32)
-    start = 0
-    for path, size in zip(paths, sizes, strict=True):
-        out[start:start + size] = read_embeddings(path, column)
-        start += size
-    return out
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
