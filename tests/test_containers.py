@@ -16,6 +16,7 @@ from hyperface import manifests, recordio
 from hyperface.containers import (
     ROW_GROUP_ROWS,
     Container,
+    Containers,
     Encoding,
     decode,
     image_cell,
@@ -52,6 +53,18 @@ def test_container_random_access_across_row_groups(tmp_path):
     frame = load_shards([path], ["identity", "has_image", "container", "row"], tmp_path)
     assert frame["has_image"].tolist() == [i != 5 for i in range(40)]
     assert set(frame["container"]) == {"shard-00000.parquet"} and frame["row"].tolist() == list(range(40))
+
+
+def test_one_row_group_cache_bounds_memory_across_shards(tmp_path):
+    """A loader touching many shards keeps at most ``cache_groups`` row groups, not that many each."""
+    images = _images(32)
+    for shard in ("a", "b"):
+        manifests.write_manifest(tmp_path / f"{shard}.parquet", {"identity": range(32), "image": [
+            image_cell(im, f"{i}", Encoding("png")) for i, im in enumerate(images)]}, SCHEMA)
+    store = Containers(tmp_path, cache_groups=2)
+    for name, row in (("a.parquet", 0), ("a.parquet", 20), ("b.parquet", 3), ("b.parquet", 31)):
+        np.testing.assert_array_equal(store.images([name], [row])[0], images[row])
+    assert len(store.cache.groups) == 2 and store.cache.get((tmp_path / "b.parquet", 1)) is not None
 
 
 def test_lossy_encodings_stay_close():

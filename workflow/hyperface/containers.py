@@ -76,7 +76,7 @@ def image_cell(image: np.ndarray | None, name: str, encoding: Encoding) -> dict 
 
 def hf_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     """Hugging Face ``datasets`` feature metadata naming the image column (others are inferred)."""
-    if IMAGE_COLUMN not in schema.names:
+    if not has_images(schema):
         return {}
     features = {"info": {"features": {IMAGE_COLUMN: {"_type": "Image"}}}}
     return {b"huggingface": json.dumps(features).encode()}
@@ -86,31 +86,47 @@ def has_images(schema: pa.Schema) -> bool:
     return IMAGE_COLUMN in schema.names and schema.field(IMAGE_COLUMN).type == IMAGE_TYPE
 
 
-class Container:
-    """Random access to the images of one shard manifest, with an LRU cache of row groups (so a
-    reader that walks rows in a shuffled window reads every row group once)."""
+class GroupCache:
+    """The most recently read row groups' image columns, up to ``size`` of them, whichever
+    shards they come from (a reader that walks rows in a shuffled window reads every row group
+    once, and its memory is bounded however many shards it touches)."""
 
-    def __init__(self, path: str | Path, cache_groups: int = 8):
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self.groups: OrderedDict[tuple[Path, int], pa.StructArray] = OrderedDict()
+
+    def get(self, key: tuple[Path, int]) -> pa.StructArray | None:
+        if key in self.groups:
+            self.groups.move_to_end(key)
+        return self.groups.get(key)
+
+    def put(self, key: tuple[Path, int], column: pa.StructArray) -> None:
+        self.groups[key] = column
+        if len(self.groups) > self.size:
+            self.groups.popitem(last=False)
+
+
+class Container:
+    """Random access to the images of one shard manifest, through a row-group cache (its own of
+    ``cache_groups`` groups, or one shared with other containers)."""
+
+    def __init__(self, path: str | Path, cache_groups: int = 8, cache: GroupCache | None = None):
         self.path = Path(path)
         self.meta = pq.read_metadata(self.path)  # the file is opened per row group read: a
         # loader that touches a thousand shards holds no thousand descriptors
         sizes = [self.meta.row_group(g).num_rows for g in range(self.meta.num_row_groups)]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.cache: OrderedDict[int, pa.StructArray] = OrderedDict()
-        self.cache_groups = max(1, cache_groups)
+        self.cache = cache if cache is not None else GroupCache(cache_groups)
 
     def __len__(self) -> int:
         return int(self.starts[-1])
 
     def _group(self, g: int) -> pa.StructArray:
-        if g in self.cache:
-            self.cache.move_to_end(g)
-            return self.cache[g]
-        with pq.ParquetFile(self.path, metadata=self.meta) as file:
-            column = file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0).combine_chunks()
-        self.cache[g] = column
-        if len(self.cache) > self.cache_groups:
-            self.cache.popitem(last=False)
+        column = self.cache.get((self.path, g))
+        if column is None:
+            with pq.ParquetFile(self.path, metadata=self.meta) as file:
+                column = file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0).combine_chunks()
+            self.cache.put((self.path, g), column)
         return column
 
     def cells(self, rows: Iterable[int]) -> list[tuple[bytes, str] | None]:
@@ -139,15 +155,16 @@ class Container:
 
 
 class Containers:
-    """Images addressed by (container path, row) across many shards, opened on first use."""
+    """Images addressed by (container path, row) across many shards, opened on first use; one
+    cache of ``cache_groups`` row groups serves them all."""
 
     def __init__(self, root: str | Path, cache_groups: int = 8):
-        self.root, self.cache_groups = Path(root), cache_groups
+        self.root, self.cache = Path(root), GroupCache(cache_groups)
         self.open: dict[str, Container] = {}
 
     def container(self, name: str) -> Container:
         if name not in self.open:
-            self.open[name] = Container(self.root / name, self.cache_groups)
+            self.open[name] = Container(self.root / name, cache=self.cache)
         return self.open[name]
 
     def images(self, names: Sequence[str], rows: Sequence[int]) -> list[np.ndarray]:
