@@ -11,4 +11,5 @@ i = snakemake.input
 make_plots(trace=i.trace, references=i.references, gallery=i.gallery, generated=list(i.generated),
            aligned=list(i.aligned),
            counts=i.counts, images=i.images, similarity=i.similarity, history=i.history,
-           summary_md=i.summary, root=snakemake.params.root, out=dict(snakemake.output.items()))
+           summary_md=i.summary, root=snakemake.params.root, out=dict(snakemake.output.items()),
+           grid_rows=snakemake.params.grid_rows)

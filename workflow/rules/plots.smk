@@ -25,5 +25,6 @@ rule plots:
         "../../envs/tables.yaml"
     params:
         root=results_root(1),
+        grid_rows=GRID_ROWS,
     script:
         "../../scripts/plots.py"
