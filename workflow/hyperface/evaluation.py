@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from hyperface.containers import decode
 from hyperface.images import to_network
 
 
@@ -67,12 +68,13 @@ def write_bin(path: str | Path, encoded: Sequence[bytes], issame: Sequence[bool]
 def decode_images(bins: list[bytes], size: int = 112) -> np.ndarray:
     out = np.empty((len(bins), size, size, 3), np.uint8)
     for i, b in enumerate(bins):
-        bgr = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise BinFormatError(f"image {i} cannot be decoded")
-        if bgr.shape[:2] != (size, size):
-            bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
-        out[i] = bgr[:, :, ::-1]
+        try:
+            rgb = decode(b)
+        except ValueError as err:
+            raise BinFormatError(f"image {i} cannot be decoded") from err
+        if rgb.shape[:2] != (size, size):
+            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        out[i] = rgb
     return out
 
 
