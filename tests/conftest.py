@@ -87,11 +87,17 @@ def micro_config(**overrides) -> dict:
 @pytest.fixture(scope="session")
 def tiny_resources(tmp_path_factory) -> Path:
     """A workdir skeleton holding resources/tiny as the tiny_models rule writes it (same code,
-    same seed), so fresh runs of the demo-derived configs skip that 12 s job."""
+    same seed), so fresh runs of the demo-derived configs skip that 12 s job, and
+    resources/packaged as the packaged_weights rule copies it (linked: 80 MB, shared)."""
+    from hyperface.packaged import PACKAGED, copy_packaged
     from hyperface.tiny_models import write_all
 
     base = tmp_path_factory.mktemp("skeleton")
     write_all(base / "resources" / "tiny", seed=0, resolution=64)
+    shared = tmp_path_factory.mktemp("packaged")
+    (base / "resources" / "packaged").mkdir()
+    for name in PACKAGED:
+        (base / "resources" / "packaged" / name).symlink_to(copy_packaged(name, shared / name))
     return base
 
 

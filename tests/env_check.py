@@ -136,7 +136,17 @@ write_arcface_onnx(path)
 emb = load_embedder("insightface", path).embed([np.zeros((112, 112, 3), np.uint8)])
 assert emb.shape == (1, 512)
 Aligner().align([np.zeros((128, 128, 3), np.uint8)])
-print("gpu env: tiny ArcFace through insightface and MTCNN load and run")
+from hyperface.packaged import PACKAGED, copy_packaged
+from hyperface.embedders import SFaceEmbedder
+from hyperface.judge import DlibJudge, YuNetDetector
+from hyperface.mobilestylegan import MobileStyleGANGallery
+root = pathlib.Path(tempfile.mkdtemp())
+folders = {name: copy_packaged(name, root / name) for name in PACKAGED}
+face = MobileStyleGANGallery(folders["mobilestylegan"]).generate([0], seed=0)[0]
+assert face.shape == (1024, 1024, 3)
+assert SFaceEmbedder(folders["sface"]).embed([face[::8, ::8][:112, :112]]).shape == (1, 128)
+DlibJudge(folders["dlib"]), YuNetDetector(folders["yunet"]).detect(face)
+print("gpu env: tiny ArcFace through insightface and MTCNN, and the packaged real models, load and run")
 """,
     "tables.yaml": """
 import matplotlib

@@ -40,7 +40,8 @@ def test_manifest_round_trip_with_metadata(tmp_path):
     emb = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
     path = tmp_path / "g.parquet"
     manifests.write_manifest(path, {"index": [0, 1, 2], "container": ["a", "a", "b"], "row": [0, 1, 0],
-                                    "seed": [1, 2, 3], "embedding": emb}, manifests.gallery_schema(8),
+                                    "seed": [1, 2, 3], "face_prob": [0.99, 1.0, np.nan], "embedding": emb},
+                             manifests.gallery_schema(8),
                              {"backends": {"gallery": "ldm"}, "config_hash": "abc"})
     schema = pq.read_schema(path)
     assert schema.field("embedding").type == manifests.embedding_type(8)
@@ -54,7 +55,8 @@ def test_manifest_rejects_wrong_columns(tmp_path):
         manifests.write_manifest(tmp_path / "x.parquet", {"index": [0]}, manifests.gallery_schema(4))
     with pytest.raises(ValueError, match="shape"):
         manifests.write_manifest(tmp_path / "x.parquet", {"index": [0], "container": ["a"], "row": [0],
-                                                          "seed": [0], "embedding": np.zeros((1, 3))},
+                                                          "seed": [0], "face_prob": [1.0],
+                                                          "embedding": np.zeros((1, 3))},
                                  manifests.gallery_schema(4))
 
 
@@ -73,6 +75,9 @@ def test_demo_config_is_consistent():
     ({"evaluation.holdout_identities": 40}, "evaluation.holdout_identities"),
     ({"evaluation.benchmarks": {"holdout": "x.bin"}}, "evaluation.benchmarks"),
     ({"training.gpus": 3}, "training.batch_size"),
+    # real Arc2Face only understands its own ArcFace space
+    ({"generation.weights": "resources/weights/arc2face"}, "embedder.backend"),
+    ({"quality.judge.backend": "sface"}, "quality.judge.backend"),  # the embedder may not judge
 ])
 def test_cross_key_errors_name_the_key(overrides, key):
     errors = config_errors(_validated(**overrides))
@@ -89,11 +94,13 @@ def test_paper_weights_make_a_non_commercial_dataset():
 
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     rows = licence_rows(models_used(paper, "resources/tiny"))
-    assert [lic.model.split(" ")[0] for _, _, lic in rows] == ["StyleGAN2", "ArcFace", "Arc2Face", "Stable", "MTCNN"]
+    assert [lic.model.split(" ")[0] for _, _, lic in rows] == ["StyleGAN2", "ArcFace", "Arc2Face", "Stable",
+                                                                "MTCNN", "dlib", "YuNet"]
     assert most_restrictive(rows).startswith("Non-commercial")
     assert "NVIDIA Source Code License-NC" in licence_table(rows)
     demo = licence_rows(models_used(demo_config(), "resources/tiny"))
-    assert [lic.model for _, _, lic in demo[:4]] == ["Tiny random model (CPU demo)"] * 4
+    assert [lic.model.split(" ")[0] for _, _, lic in demo[:4]] == ["MobileStyleGAN", "SFace", "Tiny", "Tiny"]
+    assert most_restrictive(demo).startswith("Non-commercial")  # MobileStyleGAN derives from StyleGAN2
 
 
 def test_pair_histogram_samples_pairs_past_its_budget():

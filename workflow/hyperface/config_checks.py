@@ -5,7 +5,10 @@ Every message names the key(s) at fault, so a bad config fails before any job ru
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+TINY_ROOT = "resources/tiny"  # the demo's tiny random models (the tiny_models rule writes them)
 
 
 def config_errors(config: dict[str, Any]) -> list[str]:
@@ -34,4 +37,21 @@ def config_errors(config: dict[str, Any]) -> list[str]:
     if training["batch_size"] % training.get("gpus", 1):
         errors.append(f"training.batch_size ({training['batch_size']}) must be a multiple of training.gpus "
                       f"({training['gpus']}): each rank takes an equal part of every batch")
+    errors += model_errors(config)
+    return errors
+
+
+def model_errors(config: dict[str, Any]) -> list[str]:
+    """The embedder must be the space the generator understands; the judge must be someone else."""
+    errors = []
+    embedder, generation = config["embedder"], config["generation"]
+    real_arc2face = not os.path.normpath(generation["weights"]).startswith(TINY_ROOT)
+    if real_arc2face and embedder["backend"] != "insightface":
+        errors.append(f"embedder.backend is {embedder['backend']!r}, but Arc2Face ({generation['weights']}) "
+                      "is conditioned on its own ArcFace space: pack and re-embed with "
+                      f"embedder.backend: insightface and embedder.weights: {generation['weights']}/arcface.onnx")
+    judge = config.get("quality", {}).get("judge", {})
+    if judge.get("backend") and judge["backend"] == embedder["backend"]:
+        errors.append(f"quality.judge.backend ({judge['backend']}) is also embedder.backend: the judge "
+                      "must be a recogniser that took no part in making the dataset")
     return errors

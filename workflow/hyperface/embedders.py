@@ -15,7 +15,7 @@ import torch
 from hyperface.loading import WeightsError, load_state_dict, load_strict, require
 from hyperface.vectors import unit_rows
 
-BACKENDS = ("insightface", "facenet")
+BACKENDS = ("insightface", "facenet", "sface")
 
 
 class Embedder(Protocol):
@@ -82,12 +82,73 @@ class FacenetEmbedder:
         return unit_rows(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
 
+def onnx_main_input_only(path: Path, keep: str) -> bytes:
+    """The model with every graph input but ``keep`` dropped and a free batch size.
+
+    OpenCV Zoo's block-quantised SFace lists its dequantised weights as graph inputs as well as
+    computing them inside the graph; onnxruntime refuses such inputs without a value (OpenCV 5's
+    dnn too), while the graph itself needs nothing but the image."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:
+        raise WeightsError(f"{path}: not an ONNX model ({type(err).__name__}: {err})") from err
+    inputs = [i for i in model.graph.input if i.name == keep]
+    if not inputs:
+        raise WeightsError(f"{path}: no graph input named {keep!r}")
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "N"
+    return model.SerializeToString()
+
+
+class SFaceEmbedder:
+    """OpenCV Zoo's SFace (MobileFaceNet, 128-d, Apache-2.0) on ArcFace-template 112x112 crops.
+
+    As OpenCV's FaceRecognizerSF feeds it: RGB, 0-255, no mean or scale. Its published operating
+    point: same person at cosine >= 0.363."""
+
+    dim = 128
+    threshold = 0.363
+
+    def __init__(self, weights: str | Path, *, device: str = "cpu", batch_size: int = 64):
+        import onnxruntime as ort
+
+        from hyperface.packaged import packaged_file
+
+        path = packaged_file(require(weights, "SFace ONNX model"), ".onnx")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") \
+            else ["CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # the file carries unused shape initialisers it warns about
+        model = onnx_main_input_only(path, "data")
+        try:
+            self.session = ort.InferenceSession(model, options, providers=providers)
+        except Exception as err:
+            raise WeightsError(f"{path}: cannot load as an ONNX model ({type(err).__name__}: {err})") from err
+        self.batch_size = batch_size
+
+    def features(self, faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(faces), self.batch_size):
+            x = np.stack(faces[start:start + self.batch_size]).transpose(0, 3, 1, 2).astype(np.float32)
+            out.append(self.session.run(None, {"data": x})[0])
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed(self, faces: list[np.ndarray]) -> np.ndarray:
+        return unit_rows(self.features(faces))
+
+
 def load_embedder(backend: str, weights: str | Path, *, device: str = "cpu",
                   batch_size: int = 64) -> Embedder:
     if backend == "insightface":
         return InsightFaceEmbedder(weights, device=device, batch_size=batch_size)
     if backend == "facenet":
         return FacenetEmbedder(weights, device=device, batch_size=batch_size)
+    if backend == "sface":
+        return SFaceEmbedder(weights, device=device, batch_size=batch_size)
     raise ValueError(f"embedder.backend must be one of {BACKENDS}, got {backend!r}")
 
 

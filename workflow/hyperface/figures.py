@@ -110,10 +110,14 @@ def training(history: pd.DataFrame, path: str | Path) -> None:
     _save(fig, path)
 
 
+def html_table(header: list[str], rows: list[list[str]], path: str | Path) -> None:
+    """A small HTML table page (the report shows it as is)."""
+    cells = "".join(f"<th>{html.escape(h.strip())}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rows)
+    Path(path).write_text(f"<table border='1' cellpadding='4'><tr>{cells}</tr>{body}</table>\n")
+
+
 def benchmark_table(summary_md: str, path: str | Path) -> None:
     """The evaluation table (with the paper's HyperFace numbers) as a small HTML page."""
     lines = [line.strip().strip("|").split("|") for line in summary_md.strip().splitlines()]
-    header, body = lines[0], lines[2:]
-    cells = "".join(f"<th>{html.escape(h.strip())}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in body)
-    Path(path).write_text(f"<table border='1' cellpadding='4'><tr>{cells}</tr>{rows}</table>\n")
+    html_table(lines[0], lines[2:], path)

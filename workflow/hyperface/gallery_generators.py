@@ -16,7 +16,7 @@ from hyperface.loading import WeightsError, load_diffusers, require
 from hyperface.seeding import torch_generator
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-GENERATORS = ("stylegan2", "ldm", "folder")
+GENERATORS = ("stylegan2", "mobilestylegan", "ldm", "folder")
 
 
 class GalleryGenerator(Protocol):
@@ -87,7 +87,7 @@ class FolderGallery:
 
 def load_gallery_generator(name: str, weights: str | Path, *, device: str = "cpu",
                            steps: int = 50, truncation_psi: float = 0.7,
-                           noise_mode: str = "const") -> GalleryGenerator:
+                           noise_mode: str = "const", threads: int = 0) -> GalleryGenerator:
     if name == "ldm":
         return LDMGallery(weights, device=device, steps=steps)
     if name == "folder":
@@ -96,4 +96,8 @@ def load_gallery_generator(name: str, weights: str | Path, *, device: str = "cpu
         from hyperface.stylegan2 import StyleGAN2Gallery
 
         return StyleGAN2Gallery(weights, device=device, truncation_psi=truncation_psi, noise_mode=noise_mode)
+    if name == "mobilestylegan":
+        from hyperface.mobilestylegan import MobileStyleGANGallery
+
+        return MobileStyleGANGallery(weights, truncation_psi=truncation_psi, threads=threads)
     raise ValueError(f"gallery.generator must be one of {GENERATORS}, got {name!r}")

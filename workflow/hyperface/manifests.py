@@ -43,13 +43,15 @@ IMAGE = containers.IMAGE_TYPE  # encoded bytes + file name; null where a row has
 
 def gallery_shard_schema(dim: int) -> pa.Schema:
     return _fields(dim, ("index", pa.int64()), ("image", IMAGE), ("seed", pa.int64()),
-                   ("embedding", "embedding"))
+                   ("face_prob", pa.float32()), ("embedding", "embedding"))
 
 
 def gallery_schema(dim: int) -> pa.Schema:
-    """The merged gallery: each face's image stays in its shard (``container``, ``row``)."""
+    """The merged gallery: each face's image stays in its shard (``container``, ``row``);
+    ``face_prob`` is MTCNN's probability for the face that was embedded (NaN: none found, the
+    centre crop was embedded)."""
     return _fields(dim, ("index", pa.int64()), ("container", pa.string()), ("row", pa.int64()),
-                   ("seed", pa.int64()), ("embedding", "embedding"))
+                   ("seed", pa.int64()), ("face_prob", pa.float32()), ("embedding", "embedding"))
 
 
 def references_schema(dim: int) -> pa.Schema:
@@ -125,6 +127,26 @@ def image_stats_schema() -> pa.Schema:
                       ("face_prob", pa.float32()), ("reference_cos", pa.float32()),
                       ("nearest_other_cos", pa.float32()), ("yaw", pa.float64()),
                       ("pitch", pa.float64()), ("roll", pa.float64())])
+
+
+def judge_images_schema() -> pa.Schema:
+    """The judge's detector score per judged dataset image (0: no face)."""
+    return pa.schema([("identity", pa.int64()), ("sample", pa.int64()), ("container", pa.string()),
+                      ("row", pa.int64()), ("face_score", pa.float32())])
+
+
+def judge_identities_schema() -> pa.Schema:
+    return pa.schema([("identity", pa.int64()), ("images", pa.int64()), ("detected", pa.int64()),
+                      ("judged", pa.int64()), ("consistency", pa.float64()),
+                      ("genuine_match", pa.float64()), ("genuine_pairs", pa.int64()),
+                      ("nearest_identity", pa.int64()), ("nearest_cos", pa.float64()),
+                      ("impostor_match", pa.float64())])
+
+
+def judge_gallery_schema() -> pa.Schema:
+    """Gallery faces: MTCNN's probability (from the gallery stage) and the judge's detector score."""
+    return pa.schema([("index", pa.int64()), ("face_prob", pa.float32()), ("container", pa.string()),
+                      ("row", pa.int64()), ("face_score", pa.float32())])
 
 
 def leakage_schema() -> pa.Schema:

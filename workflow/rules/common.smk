@@ -10,6 +10,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from hyperface.config_checks import config_errors  # noqa: E402
+from hyperface.packaged import PACKAGED  # noqa: E402
 from hyperface.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
 from hyperface.shards import results_root as root_of  # noqa: E402
 
@@ -36,6 +37,14 @@ TINY_FILES = {
     "stylegan2": f"{TINY}/stylegan2/ffhq-tiny.safetensors",
 }
 
+# real face models copied out of PyPI packages (hyperface.packaged): the demo's gallery, embedder
+# and judge
+PACKAGED_ROOT = "resources/packaged"
+PACKAGED_FOLDERS = [f"{PACKAGED_ROOT}/{name}" for name in PACKAGED]
+JUDGE = config["quality"]["judge"]
+JUDGE_PARTS = ("images", "identities", "gallery")
+JUDGE_OUTPUTS = [f"{R}/stats/judge_{part}.parquet" for part in JUDGE_PARTS]
+
 BENCHMARKS = dict(config["evaluation"]["benchmarks"])
 if config["evaluation"]["holdout_identities"]:
     BENCHMARKS["holdout"] = f"{R}/eval/holdout.bin"
@@ -55,7 +64,7 @@ def existing_or_built(*paths):
     without weights); it is reported once here and the job that needs it fails with its path
     before doing any work.
     """
-    built = {_norm(p) for p in TINY_FILES.values()} | {_norm(f"{R}/eval/holdout.bin")}
+    built = {_norm(p) for p in [*TINY_FILES.values(), *PACKAGED_FOLDERS, f"{R}/eval/holdout.bin"]}
     found = []
     for path in paths:
         if _norm(path) in built or os.path.exists(path):
@@ -158,10 +167,13 @@ def final_outputs():
         f"{R}/stats/identities.parquet",
         f"{R}/stats/filter_counts.parquet",
         f"{R}/plots/benchmarks.html",
+        *[f"{R}/plots/{name}.png" for name in PLOTS],  # every figure: one added by an upgrade too
         f"{R}/DATASET_CARD.md",
     ]
     if LEAKAGE["reference"]:
         targets.append(f"{R}/leakage/pairs.parquet")
+    if JUDGE["backend"]:
+        targets.append(f"{R}/plots/judge.html")
     if config["export"]["imagefolder"]:
         targets.append(f"{R}/imagefolder")
     if config["export"]["rec"]:
@@ -171,8 +183,18 @@ def final_outputs():
     return targets
 
 
-CARD_SECTIONS = ("gallery", "embedder", "packing", "generation", "alignment", "dataset", "leakage")
+CARD_SECTIONS = (
+    "gallery",
+    "embedder",
+    "packing",
+    "generation",
+    "alignment",
+    "dataset",
+    "leakage",
+    "quality",
+)
 PLOTS = [
+    "gallery",
     "packing_trace",
     "nn_histogram",
     *(["samples_raw"] if KEEP_GENERATED else []),
@@ -183,6 +205,7 @@ PLOTS = [
     "training",
 ]
 CATEGORY = {
+    "gallery": "2. Images",
     "packing_trace": "1. Packing",
     "nn_histogram": "1. Packing",
     "samples_raw": "2. Images",
@@ -192,6 +215,7 @@ CATEGORY = {
     "pose": "3. Dataset",
     "training": "4. Training",
     "benchmarks": "5. Evaluation",
+    "judge": "3. Dataset",
 }
 
 

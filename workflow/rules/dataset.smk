@@ -95,6 +95,7 @@ rule dataset_card:
         counts=f"{R}/stats/filter_counts.parquet",
         references=f"{R}/references.parquet",
         leakage=[f"{R}/leakage/pairs.parquet"] if LEAKAGE["reference"] else [],
+        judge=JUDGE_OUTPUTS if JUDGE["backend"] else [],
     output:
         f"{R}/DATASET_CARD.md",
     log:

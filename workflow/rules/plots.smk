@@ -15,8 +15,10 @@ rule plots:
         similarity=f"{R}/stats/similarity.parquet",
         history=f"{R}/train/history.parquet",
         summary=f"{R}/eval/summary.md",
+        judge=JUDGE_OUTPUTS if JUDGE["backend"] else [],
     output:
         **{name: report_output(name) for name in PLOTS},
+        **({"judge": report_output("judge", "html")} if JUDGE["backend"] else {}),
         benchmarks=report_output("benchmarks", "html"),
     log:
         f"{R}/logs/plots.log",

@@ -49,3 +49,28 @@ rule leakage:
         device=config["device"],
     script:
         "../../scripts/leakage.py"
+
+
+rule judge:
+    """An independent detector and recogniser's verdict: detection, identity consistency, separation."""
+    input:
+        aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
+        gallery=expand(f"{R}/gallery/shard-{{shard}}.parquet", shard=GALLERY_SHARDS),
+        weights=existing_or_built(JUDGE["weights"], JUDGE["detector"]),
+    output:
+        **dict(zip(JUDGE_PARTS, JUDGE_OUTPUTS)),
+    log:
+        f"{R}/logs/judge.log",
+    benchmark:
+        f"{R}/benchmarks/judge.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 2
+    resources:
+        runtime=runtime(0.2, 2 * JUDGE["sample"] * GEN["images_per_identity"]),
+        mem_mb=mem_mb(8000),
+    params:
+        root=results_root(1),
+        judge=JUDGE,
+    script:
+        "../../scripts/judge.py"

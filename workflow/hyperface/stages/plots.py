@@ -11,6 +11,9 @@ import torch
 from hyperface import figures, manifests
 from hyperface.containers import Containers, load_shards
 from hyperface.packing import nearest
+from hyperface.stages.judge import judge_figures
+
+GALLERY_GRID = 16  # gallery faces in the report's grid
 
 
 def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[list[np.ndarray]]:
@@ -24,10 +27,12 @@ def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[li
 
 def make_plots(*, trace: str, references: str, gallery: str, generated: list[str], aligned: list[str],
                counts: str, images: str, similarity: str, history: str, summary_md: str,
-               root: str | Path, out: dict[str, str], grid_rows: int = 8, grid_cols: int = 8) -> None:
+               root: str | Path, out: dict[str, str], judge: dict[str, str] | None = None,
+               grid_rows: int = 8, grid_cols: int = 8) -> None:
     """Every figure of the report (``out``: figure name -> path) from the finished manifests;
     the image grids from the first identities' shards (``generated``: none when the generated
-    images are not kept, and then no ``samples_raw`` figure)."""
+    images are not kept, and then no ``samples_raw`` figure); ``judge``: the judge's images,
+    identities and gallery manifests, when there is a judge."""
     root = Path(root)
     figures.packing_trace(manifests.read_manifest(trace), out["packing_trace"])
     refs = torch.from_numpy(manifests.read_embeddings(references))
@@ -38,6 +43,10 @@ def make_plots(*, trace: str, references: str, gallery: str, generated: list[str
     before, _ = nearest(init, init, exclude_self=True)
     after, _ = nearest(refs, refs, exclude_self=True)
     figures.nn_histogram(before.numpy(), after.numpy(), out["nn_histogram"])
+    gallery_rows = manifests.read_manifest(gallery, ["container", "row"]).head(GALLERY_GRID)
+    faces = Containers(root).images(gallery_rows["container"].tolist(), gallery_rows["row"].tolist())
+    figures.sample_grid([faces[i:i + grid_cols] for i in range(0, len(faces), grid_cols)], out["gallery"],
+                        size=128)
     if generated:
         figures.sample_grid(_grid_images(generated, root, grid_rows, grid_cols), out["samples_raw"])
     figures.sample_grid(_grid_images(aligned, root, grid_rows, grid_cols), out["samples_aligned"])
@@ -47,3 +56,6 @@ def make_plots(*, trace: str, references: str, gallery: str, generated: list[str
     figures.pose(image_stats, out["pose"])
     figures.training(pd.read_parquet(history), out["training"])
     figures.benchmark_table(Path(summary_md).read_text(), out["benchmarks"])
+    if judge:
+        rows = judge_figures(judge["images"], judge["identities"], judge["gallery"])
+        figures.html_table(["measure", "value"], [list(r) for r in rows], out["judge"])

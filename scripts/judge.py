@@ -1,0 +1,13 @@
+"""Rule judge: an independent detector and recogniser's verdict on the dataset and the gallery."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
+
+from hyperface.runtime import setup_job
+from hyperface.stages.judge import judge
+
+setup_job(snakemake.log[0], snakemake.threads)
+out = snakemake.output
+judge(list(snakemake.input.aligned), list(snakemake.input.gallery), snakemake.params.root,
+      out_images=out.images, out_identities=out.identities, out_gallery=out.gallery,
+      settings=dict(snakemake.params.judge))
