@@ -41,7 +41,8 @@ def test_dry_run_plans_the_whole_dag(tmp_path):
     assert jobs == {"tiny_models": 1, "gallery_shard": 2, "gallery": 1, "pack": 1, "generate_shard": 4,
                     "align_shard": 4, "dataset": 1, "holdout_bin": 1, "train": 1, "evaluate": 1,
                     "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "export_rec": 1,
-                    "plots": 1, "dataset_card": 1, "export_model": 1, "all": 1}
+                    "plots": 1, "dataset_card": 1, "export_model": 1, "all": 1,
+                    "packaged_weights": 4, "judge": 1}  # the real models' files, out of their packages
 
 
 @pytest.mark.parametrize("profile", [None, "slurm"])
@@ -117,13 +118,13 @@ def test_full_run_ends_with_the_summary(finished):
     assert 0.0 <= summary["accuracy"].iloc[0] <= 1.0 and 0.0 <= summary["val"].iloc[0] <= 1.0
     assert "| trained | holdout |" in (finished / "results/eval/summary.md").read_text()
     refs = manifests.read_embeddings(finished / "results/references.parquet")
-    assert refs.shape == (N_ID, 512)
+    assert refs.shape == (N_ID, 128)  # the demo packs SFace's space
     np.testing.assert_allclose(np.linalg.norm(refs, axis=1), 1.0, atol=1e-5)
     dataset = manifests.read_manifest(finished / "results/dataset.parquet")
     assert sorted(dataset["identity"].unique()) == list(range(N_TRAIN))  # the last ones held out
     assert len(dataset) == N_TRAIN * N_IMG
     meta = manifests.read_meta(finished / "results/gallery.parquet")
-    assert meta["backends"] == {"gallery": "stylegan2", "embedder": "insightface"}
+    assert meta["backends"] == {"gallery": "mobilestylegan", "embedder": "sface"}
     for log in ["pack", "train", "generated/shard-00000", "aligned/shard-00003"]:
         assert (finished / f"results/logs/{log}.log").stat().st_size > 0
 
@@ -136,7 +137,7 @@ def test_every_output_names_its_provenance(finished):
     for stage in ["[summary]", "[evaluate]", "[train]", "[dataset]", "[align_shard]", "[generate_shard]",
                   "[pack]", "[gallery]", "[gallery_shard]"]:
         assert stage in tree
-    for model in ["arcface.onnx (fingerprint", "ffhq-tiny.safetensors (fingerprint",
+    for model in ["packaged/sface (fingerprint", "packaged/mobilestylegan (fingerprint",
                   "arc2face/encoder (fingerprint", "holdout.bin (fingerprint"]:
         assert model in tree
 
@@ -167,7 +168,24 @@ def test_the_dataset_comes_with_its_card(finished):
     assert manifests.read_meta(finished / "results/dataset.parquet")["lineage"] in card
     assert "| kept |" in card and "| holdout |" in card
     assert "The 16 synthetic images closest to a reference face have cosine" in card
-    assert card.count("Tiny random model (CPU demo)") == 4 and "| MTCNN |" in card
+    assert card.count("Tiny random model (CPU demo)") == 2 and "| MTCNN |" in card  # Arc2Face, SD 1.5
+    assert "| MobileStyleGAN" in card and "| SFace" in card and "| dlib" in card
+    assert "## Independent judge" in card and "| gallery faces found by YuNet |" in card
+
+
+def test_the_demo_gallery_holds_real_faces_and_the_judge_says_so(finished):
+    """At least 95 % of the demo's gallery faces are found by MTCNN and by the independent YuNet;
+    the judge looked at every identity (fewer than its sample) and every image."""
+    gallery = manifests.read_manifest(finished / "results/stats/judge_gallery.parquet")
+    assert len(gallery) == DEMO["gallery"]["size"]
+    assert (gallery["face_prob"] >= 0.9).mean() >= 0.95 and (gallery["face_score"] > 0).mean() >= 0.95
+    identities = manifests.read_manifest(finished / "results/stats/judge_identities.parquet")
+    assert list(identities["identity"]) == list(range(N_ID)) and (identities["images"] == N_IMG).all()
+    images = manifests.read_manifest(finished / "results/stats/judge_images.parquet")
+    assert len(images) == N_ID * N_IMG
+    # the tiny Arc2Face draws textures: the judge finds (almost) no faces there, as it should
+    assert (images["face_score"] > 0).mean() < 0.5
+    assert manifests.read_meta(finished / "results/stats/judge_identities.parquet")["judge"]["backend"] == "dlib"
 
 
 def test_statistics_and_filter_counts_add_up(finished):
@@ -246,8 +264,32 @@ def test_changing_beta_reruns_generation_and_what_follows(finished):
     jobs = planned_jobs(run_snakemake(finished, demo_config(**{"generation.beta": 0.05}), "-n"))
     assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
                          "summary", "stats", "leakage", "export_imagefolder", "export_rec", "plots",
-                         "dataset_card", "export_model", "all"}
+                         "dataset_card", "export_model", "judge", "all"}
     assert jobs["generate_shard"] == 4
+
+
+def test_changing_the_judge_reruns_its_verdict_as_a_fresh_one(finished, tmp_path, monkeypatch):
+    """A smaller judge sample re-runs the judge and what shows it, nothing upstream, and the new
+    verdict equals the judge stage run afresh on the same shards."""
+    from hyperface.stages.judge import judge
+
+    from .compare import parquet_content
+
+    config = demo_config(**{"quality.judge.sample": 10})
+    work = copy_workdir(finished, tmp_path / "judge")
+    jobs = planned_jobs(run_snakemake(work, config, "-n"))
+    assert set(jobs) == {"judge", "plots", "dataset_card", "export_model", "all"}
+    run_snakemake(work, config)
+    monkeypatch.chdir(work)
+    fresh = {part: tmp_path / f"{part}.parquet" for part in ("images", "identities", "gallery")}
+    judge(sorted(f"results/aligned/{p.name}" for p in Path("results/aligned").glob("shard-*.parquet")),
+          sorted(f"results/gallery/{p.name}" for p in Path("results/gallery").glob("shard-*.parquet")),
+          "results", out_images=fresh["images"], out_identities=fresh["identities"],
+          out_gallery=fresh["gallery"], settings=config["quality"]["judge"])
+    for part, path in fresh.items():
+        assert parquet_content(work / f"results/stats/judge_{part}.parquet") == parquet_content(path), part
+    assert len(manifests.read_manifest(path)) == 10  # gallery faces checked
+    assert len(manifests.read_manifest(fresh["identities"])) == 10
 
 
 def test_changing_alpha_reruns_packing_not_the_gallery(finished):

@@ -167,6 +167,7 @@ def final_outputs():
         f"{R}/stats/identities.parquet",
         f"{R}/stats/filter_counts.parquet",
         f"{R}/plots/benchmarks.html",
+        f"{R}/plots/packing.html",
         *[f"{R}/plots/{name}.png" for name in PLOTS],  # every figure: one added by an upgrade too
         f"{R}/DATASET_CARD.md",
     ]
@@ -207,6 +208,7 @@ PLOTS = [
 CATEGORY = {
     "gallery": "2. Images",
     "packing_trace": "1. Packing",
+    "packing": "1. Packing",
     "nn_histogram": "1. Packing",
     "samples_raw": "2. Images",
     "samples_aligned": "2. Images",

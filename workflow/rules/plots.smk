@@ -20,6 +20,7 @@ rule plots:
         **{name: report_output(name) for name in PLOTS},
         **({"judge": report_output("judge", "html")} if JUDGE["backend"] else {}),
         benchmarks=report_output("benchmarks", "html"),
+        packing=report_output("packing", "html"),
     log:
         f"{R}/logs/plots.log",
     localrule: True

@@ -10,10 +10,20 @@ import torch
 
 from hyperface import figures, manifests
 from hyperface.containers import Containers, load_shards
+from hyperface.neighbours import summarise
 from hyperface.packing import nearest
 from hyperface.stages.judge import judge_figures
 
 GALLERY_GRID = 16  # gallery faces in the report's grid
+
+
+def packing_rows(before: dict[str, float], after: dict[str, float]) -> tuple[list[str], list[list[str]]]:
+    """The packing table: cosine distances of the identities before and after packing."""
+    names = {"min_distance": "minimum pairwise distance", "mean_nn_distance": "mean nearest-neighbour distance",
+             "nn_distance_median": "median nearest-neighbour distance",
+             "mean_gallery_distance": "mean distance to the nearest gallery face"}
+    return (["identities (cosine distance)", "before packing", "after packing"],
+            [[label, f"{before[key]:.4f}", f"{after[key]:.4f}"] for key, label in names.items()])
 
 
 def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[list[np.ndarray]]:
@@ -43,6 +53,8 @@ def make_plots(*, trace: str, references: str, gallery: str, generated: list[str
     before, _ = nearest(init, init, exclude_self=True)
     after, _ = nearest(refs, refs, exclude_self=True)
     figures.nn_histogram(before.numpy(), after.numpy(), out["nn_histogram"])
+    figures.html_table(*packing_rows(summarise(before, nearest(init, gal)[0]),
+                                     summarise(after, nearest(refs, gal)[0])), out["packing"])
     gallery_rows = manifests.read_manifest(gallery, ["container", "row"]).head(GALLERY_GRID)
     faces = Containers(root).images(gallery_rows["container"].tolist(), gallery_rows["row"].tolist())
     figures.sample_grid([faces[i:i + grid_cols] for i in range(0, len(faces), grid_cols)], out["gallery"],
