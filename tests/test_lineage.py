@@ -69,7 +69,8 @@ def test_a_change_anywhere_in_a_large_file_is_seen(tmp_path):
 
 def test_lineage_changes_with_settings_and_with_any_input(tmp_path):
     gallery = tmp_path / "gallery.parquet"
-    manifests.write_manifest(gallery, {"index": [0], "container": ["a"], "row": [0], "seed": [1], "embedding": np.ones((1, 4))},
+    manifests.write_manifest(gallery, {"index": [0], "container": ["a"], "row": [0], "seed": [1],
+                                       "face_prob": [1.0], "embedding": np.ones((1, 4))},
                              manifests.gallery_schema(4), lineage.lineage_meta("gallery", [], {}))
     weights = tmp_path / "w.onnx"
     weights.write_bytes(b"onnx")

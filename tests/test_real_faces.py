@@ -19,9 +19,10 @@ from hyperface.alignment import Aligner
 from hyperface.embedders import SFaceEmbedder
 from hyperface.gallery_generators import read_rgb
 from hyperface.images import ARCFACE_TEMPLATE
-from hyperface.judge import DlibJudge, YuNetDetector, identity_verdicts, judge_images, judged_same
+from hyperface.judge import DlibJudge, YuNetDetector, judge_images
 from hyperface.mobilestylegan import MobileStyleGANGallery
 from hyperface.packaged import PACKAGED, copy_packaged
+from hyperface.verdicts import identity_verdicts, judged_same
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = Path(os.environ.get("HYPERFACE_FACE_PHOTOS", REPO / ".venv" / "share" / "face-photos"))

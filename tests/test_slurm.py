@@ -25,7 +25,7 @@ from .conftest import REPO, SNAKEMAKE, micro_config
 pytestmark = pytest.mark.slurm
 
 GPU_RULES = {"gallery_shard", "pack", "generate_shard", "align_shard", "train", "evaluate", "leakage"}
-CPU_RULES = {"tiny_models", "stats"}
+CPU_RULES = {"tiny_models", "stats", "judge"}
 LIMITED = ("pack", "train")  # rules with a time limit shorter than their work in this test
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 # about 2 minutes of work each for pack (one core) and train (two gloo ranks: 600 epochs took
@@ -113,7 +113,7 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
         assert all("gres/gpu" not in j["tres"] and j["partition"] == "cpu" for j in jobs[rule]), jobs[rule]
     assert {j["account"] for js in jobs.values() for j in js} == {"root"}
     # local rules ran on the submitting host, not through the scheduler
-    assert not {"gallery", "dataset", "summary", "plots"} & set(jobs)
+    assert not {"gallery", "dataset", "summary", "plots", "packaged_weights"} & set(jobs)
     for rule in set(jobs) - set(LIMITED):
         assert all(j["state"] == "COMPLETED" for j in jobs[rule]), (rule, jobs[rule])
     for rule in LIMITED:

@@ -171,3 +171,10 @@ def test_two_ranks_resume_after_a_kill(faces, tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     pd.testing.assert_frame_equal(resumed.history.drop(columns=["seconds", "images_per_s"]),
                                   straight.history.drop(columns=["seconds", "images_per_s"]))
+
+
+def test_too_few_images_to_train_is_a_clear_error(tmp_path):
+    """One image left after the filters (e.g. leakage.exclude): BatchNorm cannot train on it."""
+    frame = pd.DataFrame({"container": ["aligned/shard-00000.parquet"], "row": [0], "label": [0]})
+    with pytest.raises(ValueError, match="1 image.*at least 2"):
+        training.train(frame, tmp_path, tmp_path / "w.safetensors", tmp_path / "c.pt")

@@ -1,17 +1,9 @@
-"""An independent identity judge: does each synthetic identity look like one person, and unlike
-the others, to models that took no part in making it?
+"""An independent identity judge's models: a face detector (YuNet) and a recogniser (dlib's
+ResNet or SFace) from other authors and training sets than the models that made the dataset, each
+run as its authors run it (its own detection, alignment and published decision threshold).
 
-Identity consistency measured with the ArcFace that conditions Arc2Face grades the generator on
-its own exam. The judge is a face detector (YuNet) and a recogniser (dlib's ResNet or SFace) from
-other authors and training sets, each run as its authors run it (its own detection, alignment and
-published decision threshold):
-
-- detection: YuNet finds a face at its published score threshold (0.9);
-- consistency: the mean cosine of each pair of an identity's images (judge descriptors);
-- genuine match: the share of those pairs the judge calls the same person;
-- separation: the cosine between an identity's mean descriptor and the nearest other identity's,
-  and the share of image pairs across the two that the judge calls the same person (impostor
-  match) - the hardest impostors, found in blocks (never all pairs of identities at once).
+Identity consistency measured with the ArcFace that conditions Arc2Face grades the generator on its
+own exam; :mod:`hyperface.verdicts` turns this judge's descriptors into the figures.
 """
 
 from __future__ import annotations
@@ -20,14 +12,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
-import torch
 
-from hyperface import neighbours
 from hyperface.alignment import warp_to_template
 from hyperface.loading import WeightsError, require
 from hyperface.packaged import packaged_file
-from hyperface.vectors import unit_rows
 
 JUDGES = ("dlib", "sface")
 YUNET_SCORE = 0.9  # OpenCV Zoo's YuNet demo default
@@ -135,57 +123,3 @@ def judge_images(images: list[np.ndarray], detector: YuNetDetector, recogniser: 
     descriptors = np.stack([r if r is not None else np.full(dim, np.nan, np.float32) for r in rows]) \
         if rows else np.zeros((len(images), 0), np.float32)
     return scores, descriptors
-
-
-def judged_same(a: np.ndarray, b: np.ndarray, metric: str, threshold: float) -> np.ndarray:
-    """The judge's decision on every pair (rows of ``a`` x rows of ``b``), raw descriptors."""
-    if metric == "l2":
-        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-        return np.sqrt(np.maximum(sq, 0.0)) < threshold
-    return unit_rows(a) @ unit_rows(b).T >= threshold
-
-
-def identity_verdicts(identities: np.ndarray, descriptors: np.ndarray, metric: str, threshold: float
-                      ) -> pd.DataFrame:
-    """Per identity: judged images, consistency, genuine match, nearest other identity, its
-    cosine and the impostor match rate against it (NaN where an identity has too few faces)."""
-    found = ~np.isnan(descriptors).any(axis=1)
-    ids = np.unique(identities)
-    groups = {i: np.flatnonzero((identities == i) & found) for i in ids}
-    unit = unit_rows(np.where(found[:, None], descriptors, 0.0))
-    rows = []
-    for ident in ids:
-        idx = groups[ident]
-        upper = np.triu_indices(len(idx), k=1)
-        cos = (unit[idx] @ unit[idx].T)[upper]
-        same = judged_same(descriptors[idx], descriptors[idx], metric, threshold)[upper]
-        rows.append({"identity": int(ident), "judged": len(idx),
-                     "consistency": float(cos.mean()) if len(cos) else np.nan,
-                     "genuine_match": float(same.mean()) if len(same) else np.nan,
-                     "genuine_pairs": len(cos)})
-    table = pd.DataFrame(rows)
-    has = np.array([len(groups[i]) > 0 for i in ids])
-    table["nearest_identity"], table["nearest_cos"], table["impostor_match"] = -1, np.nan, np.nan
-    if has.sum() >= 2:
-        means = unit_rows(np.stack([unit[groups[i]].mean(0) for i in ids[has]]))
-        t = torch.from_numpy(means)
-        cos, where = neighbours.nearest(t, t, exclude_self=True)
-        near = ids[has][where.numpy()]
-        impostor = [judged_same(descriptors[groups[a]], descriptors[groups[b]], metric, threshold).mean()
-                    for a, b in zip(ids[has], near, strict=True)]
-        table.loc[has, "nearest_identity"] = near
-        table.loc[has, "nearest_cos"] = cos.numpy()
-        table.loc[has, "impostor_match"] = impostor
-    return table
-
-
-def overall(images: pd.DataFrame, identities: pd.DataFrame) -> dict[str, float]:
-    """The judge's figures for a whole set: detection rate, mean consistency, pooled genuine match,
-    mean nearest-identity cosine, mean impostor match."""
-    pairs = identities["genuine_pairs"]
-    weighted = (identities["genuine_match"].fillna(0) * pairs).sum()
-    return {"images": len(images), "detection_rate": float((images["face_score"] > 0).mean()),
-            "consistency": float(identities["consistency"].mean()),
-            "genuine_match": float(weighted / pairs.sum()) if pairs.sum() else float("nan"),
-            "nearest_identity_cos": float(identities["nearest_cos"].mean()),
-            "impostor_match": float(identities["impostor_match"].mean())}

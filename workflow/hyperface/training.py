@@ -142,9 +142,10 @@ def train(frame: pd.DataFrame, root: str | Path, out_weights: str | Path, checkp
     With ``gpus`` > 1 that many ranks train together (see :mod:`hyperface.distributed`), each on
     its slice of every batch, and reach the model one process would.
     """
-    if len(frame) == 0:
-        raise ValueError("dataset.parquet has no images to train on")
     batch_size = settings.get("batch_size", 256)
+    if len(frame) < 2 * gpus:  # BatchNorm needs two images per rank in a batch
+        raise ValueError(f"dataset.parquet has {len(frame)} image(s) to train on; {gpus} rank(s) need at "
+                         f"least {2 * gpus} (check the dataset filters and leakage.exclude)")
     if batch_size % gpus:
         raise ValueError(f"training.batch_size ({batch_size}) must be a multiple of training.gpus ({gpus})")
     log.info("training on %d rank%s (%s)", gpus, "s" * (gpus > 1), device)

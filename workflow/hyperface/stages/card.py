@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hyperface import manifests
 from hyperface.licences import licence_rows, licence_table, most_restrictive
+from hyperface.verdicts import judge_figures
 
 
 def is_tiny(path: str, tiny_root: str) -> bool:
@@ -107,8 +108,6 @@ def recipe_lines(settings: dict, ref_meta: dict) -> list[str]:
 def judge_lines(judge: list[str] | None) -> list[str]:
     if not judge:
         return ["Not run (`quality.judge.backend: null`)."]
-    from hyperface.stages.judge import judge_figures
-
     return ["| measure | value |", "|---|---|", *[f"| {m} | {v} |" for m, v in judge_figures(*judge)]]
 
 

@@ -16,11 +16,10 @@ import pyarrow.parquet as pq
 
 from hyperface import manifests
 from hyperface.containers import decode, load_shards
-from hyperface.judge import YuNetDetector, identity_verdicts, judge_images, load_judge, overall
+from hyperface.judge import YuNetDetector, judge_images, load_judge
 from hyperface.lineage import lineage_meta
 from hyperface.runtime import progress
-
-MTCNN_FACE = 0.9  # the alignment stage's default min_face_prob
+from hyperface.verdicts import identity_verdicts
 
 
 def evenly_spaced(values: np.ndarray, count: int) -> np.ndarray:
@@ -77,32 +76,3 @@ def judge(aligned: list[str | Path], gallery_shards: list[str | Path], root: str
               for c, g in gallery.groupby("container", sort=False)]
     gallery = gallery.assign(face_score=np.concatenate(scores) if scores else np.zeros(0, np.float32))
     manifests.write_frame(out_gallery, gallery, manifests.judge_gallery_schema(), meta)
-
-
-def judge_figures(images: str | Path, identities: str | Path, gallery: str | Path) -> list[tuple[str, str]]:
-    """(measure, value) rows of the judge's verdict, for the report and the dataset card."""
-    verdict = manifests.read_meta(identities)["judge"]
-    ids = manifests.read_manifest(identities)
-    figures = overall(manifests.read_manifest(images), ids)
-    gal = manifests.read_manifest(gallery)
-    same = "distance <" if verdict["metric"] == "l2" else "cosine >="
-
-    def share(x: float) -> str:
-        return "n/a (no faces found)" if np.isnan(x) else f"{x:.1%}"
-
-    def mean(x: float) -> str:
-        return "n/a (no faces found)" if np.isnan(x) else f"{x:.3f}"
-
-    return [
-        ("judge", f"{verdict['backend']} recogniser, YuNet detector (same person: {same} {verdict['threshold']})"),
-        ("gallery faces found by MTCNN (probability >= 0.9)",
-         f"{(gal['face_prob'] >= MTCNN_FACE).mean():.1%} of {len(gal):,}"),
-        ("gallery faces found by YuNet", f"{(gal['face_score'] > 0).mean():.1%} of {len(gal):,}"),
-        ("dataset images judged", f"{figures['images']:,} ({len(ids):,} identities)"),
-        ("dataset images with a face (YuNet)", f"{figures['detection_rate']:.1%}"),
-        ("identity consistency (mean cosine within an identity)", mean(figures["consistency"])),
-        ("genuine pairs called the same person", share(figures["genuine_match"])),
-        ("cosine to the nearest other identity (mean)", mean(figures["nearest_identity_cos"])),
-        ("pairs with the nearest other identity called the same person", share(figures["impostor_match"])),
-    ]
-

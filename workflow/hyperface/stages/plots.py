@@ -12,7 +12,7 @@ from hyperface import figures, manifests
 from hyperface.containers import Containers, load_shards
 from hyperface.neighbours import summarise
 from hyperface.packing import nearest
-from hyperface.stages.judge import judge_figures
+from hyperface.verdicts import judge_figures
 
 GALLERY_GRID = 16  # gallery faces in the report's grid
 
