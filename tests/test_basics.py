@@ -78,6 +78,8 @@ def test_demo_config_is_consistent():
     # real Arc2Face only understands its own ArcFace space
     ({"generation.weights": "resources/weights/arc2face"}, "embedder.backend"),
     ({"quality.judge.backend": "sface"}, "quality.judge.backend"),  # the embedder may not judge
+    ({"training.partial_fc": True, "training.diversity_weight": 0.1}, "training.diversity_weight"),
+    ({"training.sample_rate": 0.2}, "training.sample_rate"),
 ])
 def test_cross_key_errors_name_the_key(overrides, key):
     errors = config_errors(_validated(**overrides))

@@ -128,13 +128,65 @@ def test_two_ranks_train_the_model_one_process_trains(faces, tmp_path):
     assert a.keys() == b.keys()
     # the difference between the two models relative to how far training moved the weights
     # (parameters and BatchNorm statistics, all tensors together)
-    keys = [k for k in a if a[k].is_floating_point()]
-    moved = torch.cat([(a[k] - init[k]).flatten() for k in keys]).double().norm()
-    apart = torch.cat([(a[k] - b[k]).flatten() for k in keys]).double().norm()
-    print(f"2 ranks vs 1 process: difference {float(apart / moved):.1e} of how far training moved the model")
-    assert apart < 1e-3 * moved
+    apart = _weights_apart(init, a, b)
+    print(f"2 ranks vs 1 process: difference {apart:.1e} of how far training moved the model")
+    assert apart < 1e-3
     np.testing.assert_allclose(one.history["loss"], two.history["loss"], rtol=1e-5)  # measured: 1.4e-6
     assert two.history["images"].tolist() == one.history["images"].tolist() == [24, 24]
+
+
+def _weights_apart(init: dict, a: dict, b: dict) -> float:
+    """How far two trained models are apart, relative to how far training moved the first."""
+    keys = [k for k in a if a[k].is_floating_point()]
+    moved = torch.cat([(a[k] - init[k]).flatten() for k in keys]).double().norm()
+    return float(torch.cat([(a[k] - b[k]).flatten() for k in keys]).double().norm() / moved)
+
+
+def test_centres_split_across_two_ranks_train_the_one_process_model(faces, tmp_path):
+    """PartialFC: each rank holds half the class centres and scores every rank's embeddings
+    against them; the model and the loss are the unsplit one-process training's."""
+    root, frame = faces
+    training.train(frame, root, tmp_path / "init.safetensors", tmp_path / "init.pt", **{**RANKS, "epochs": 0})
+    one = training.train(frame, root, tmp_path / "one.safetensors", tmp_path / "one.pt", **RANKS)
+    split = training.train(frame, root, tmp_path / "split.safetensors", tmp_path / "split.pt", gpus=2,
+                           partial_fc=True, **RANKS)
+    init, a, b = (load_file(tmp_path / f"{n}.safetensors") for n in ("init", "one", "split"))
+    apart = _weights_apart(init, a, b)
+    print(f"centres split over 2 ranks vs 1 process: difference {apart:.1e} of how far training moved the model")
+    assert apart < 1e-3
+    np.testing.assert_allclose(one.history["loss"], split.history["loss"], rtol=1e-5)
+    # the checkpoint holds every centre (and its momentum) in class order, as one process's does
+    states = [torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "split")]
+    assert states[0]["head"]["kernel"].shape == states[1]["head"]["kernel"].shape == (16, 4)
+    torch.testing.assert_close(states[0]["head"]["kernel"], states[1]["head"]["kernel"], rtol=1e-3, atol=1e-5)
+
+
+def test_split_centres_resume_from_their_checkpoint_bit_for_bit(faces, tmp_path):
+    """Two ranks with split centres and negative sampling: 1 epoch, then a second from the
+    checkpoint (gathered centres and momentum, sliced again), equals 2 epochs straight."""
+    root, frame = faces
+    settings = {**RANKS, "partial_fc": True, "sample_rate": 0.5}
+    training.train(frame, root, tmp_path / "a.safetensors", tmp_path / "a.pt", gpus=2, **settings)
+    training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", gpus=2, **{**settings, "epochs": 1})
+    training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", gpus=2, **settings)
+    a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_negative_sampling_keeps_the_batch_classes():
+    from hyperface.heads import build_head
+    from hyperface.partial_fc import PartialFC, shard_bounds
+
+    assert [shard_bounds(10, r, 3) for r in range(3)] == [(0, 3), (3, 6), (6, 10)]
+    sharded = PartialFC(build_head("arcface", 8, 100), 100, rank=1, world=2, sample_rate=0.1, seed=0)
+    labels = torch.tensor([3, 51, 51, 77, 99])
+    columns = sharded.sample(labels)
+    assert len(columns) == 5 and {1, 27, 49} <= set(columns.tolist())  # 51, 77, 99 held here as 1, 27, 49
+    assert torch.equal(columns, sharded.sample(labels))  # drawn from (seed, epoch, step, rank)
+    sharded.step_key = (0, 1)
+    assert not torch.equal(columns, sharded.sample(labels))
+    assert PartialFC(build_head("arcface", 8, 100), 100, 0, 2).sample(labels) is None  # rate 1: all
 
 
 def test_two_ranks_resume_after_a_kill(faces, tmp_path):

@@ -37,6 +37,11 @@ def config_errors(config: dict[str, Any]) -> list[str]:
     if training["batch_size"] % training.get("gpus", 1):
         errors.append(f"training.batch_size ({training['batch_size']}) must be a multiple of training.gpus "
                       f"({training['gpus']}): each rank takes an equal part of every batch")
+    if training.get("partial_fc") and training["diversity_weight"]:
+        errors.append("training.diversity_weight needs every class centre on each rank: set it to 0 "
+                      "or training.partial_fc to false")
+    if training.get("sample_rate", 1.0) < 1.0 and not training.get("partial_fc"):
+        errors.append("training.sample_rate applies to training.partial_fc: set training.partial_fc: true")
     errors += model_errors(config)
     return errors
 

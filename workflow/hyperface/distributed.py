@@ -41,9 +41,10 @@ def all_sum(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def batch_mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and unbiased standard deviation of a 1-D batch over all ranks' samples."""
-    if world_size() == 1:
+def batch_mean_std(x: torch.Tensor, over_ranks: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased standard deviation of a 1-D batch over all ranks' samples (or of ``x``
+    alone, when it holds every rank's already)."""
+    if world_size() == 1 or not over_ranks:
         std = x.std() if len(x) > 1 else torch.zeros_like(x.mean())
         return x.mean(), std
     sums = all_sum(torch.stack([x.sum(), x.new_tensor(float(len(x)))]))

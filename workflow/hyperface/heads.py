@@ -30,13 +30,19 @@ class MarginHead(nn.Module):
         start = nn.functional.normalize(torch.empty(embedding_size, n_classes).uniform_(-1, 1), dim=0)
         self.kernel = nn.Parameter(start)
         self.s, self.m, self.eps = s, m, 1e-3
+        # the class of each kernel column (a PartialFC rank holds a block of them), and the columns
+        # scored by the next forward (None: all)
+        self.register_buffer("class_ids", torch.arange(n_classes), persistent=False)
+        self.columns: torch.Tensor | None = None
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
-        kernel = nn.functional.normalize(self.kernel, dim=0)
-        return (embeddings @ kernel).clamp(-1 + self.eps, 1 - self.eps)
+        kernel = self.kernel if self.columns is None else self.kernel[:, self.columns]
+        return (embeddings @ nn.functional.normalize(kernel, dim=0)).clamp(-1 + self.eps, 1 - self.eps)
 
     def one_hot(self, cosine: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(cosine).scatter_(1, labels.reshape(-1, 1), 1.0)
+        """1 where a column is the sample's class (no 1 in a row whose class is not scored here)."""
+        ids = self.class_ids if self.columns is None else self.class_ids[self.columns]
+        return (labels.reshape(-1, 1) == ids.reshape(1, -1)).to(cosine.dtype)
 
 
 class AdaFace(MarginHead):
@@ -46,13 +52,14 @@ class AdaFace(MarginHead):
         self.h, self.t_alpha = h, t_alpha
         self.register_buffer("batch_mean", torch.ones(1) * 20)
         self.register_buffer("batch_std", torch.ones(1) * 100)
+        self.stats_over_ranks = True  # False when the batch it sees is already every rank's (PartialFC)
 
     def forward(self, embeddings: torch.Tensor, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cosine = self.cosine(embeddings)
         safe_norms = norms.clamp(0.001, 100).detach()
         if self.training:
             with torch.no_grad():  # over the whole batch, all ranks' parts of it included
-                mean, std = batch_mean_std(safe_norms)
+                mean, std = batch_mean_std(safe_norms, over_ranks=self.stats_over_ranks)
                 self.batch_mean.mul_(1 - self.t_alpha).add_(self.t_alpha * mean)
                 self.batch_std.mul_(1 - self.t_alpha).add_(self.t_alpha * std)
         scaler = ((safe_norms - self.batch_mean) / (self.batch_std + self.eps) * self.h).clip(-1, 1)

@@ -25,6 +25,7 @@ from hyperface.distributed import RankError, all_sum, global_batch_norm, launch
 from hyperface.heads import build_head, diversity_loss
 from hyperface.images import to_network
 from hyperface.iresnet import build_backbone
+from hyperface.partial_fc import PartialFC, gather_columns
 from hyperface.runtime import StopRequest, Throughput, progress, save_checkpoint
 from hyperface.seeding import derive_seed, numpy_rng
 
@@ -128,6 +129,8 @@ class Trainee(torch.nn.Module):
         with torch.autocast(device_type=self.device_type, enabled=self.amp):
             emb, norm = self.backbone(x)
         emb, norm = emb.float(), norm.float()
+        if isinstance(self.head, PartialFC):  # the cross-entropy over every rank's centres
+            return self.head(emb, norm, y)
         loss = torch.nn.functional.cross_entropy(self.head(emb, norm, y), y)
         if self.diversity_weight:
             loss = loss + self.diversity_weight * diversity_loss(self.head.cosine(emb), y, self.head.s)
@@ -170,7 +173,7 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
          milestones: list[int] | None = None, lr_gamma: float = 0.1, flip_prob: float = 0.5,
          crop_prob: float = 0.0, low_res_prob: float = 0.0, photometric_prob: float = 0.0,
          diversity_weight: float = 0.0, workers: int = 0, shuffle_window: int = 4096,
-         metadata: dict[str, str] | None = None
+         partial_fc: bool = False, sample_rate: float = 1.0, metadata: dict[str, str] | None = None
          ) -> list[dict]:
     """One rank's training (the only one when ``world`` is 1); rank 0 writes checkpoints and
     weights. Returns the per-epoch history."""
@@ -179,14 +182,22 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
     n_classes = int(frame["label"].max()) + 1
     torch.manual_seed(derive_seed(seed, "train-init"))
     model = build_backbone(backbone, width=width, embedding_size=embedding_size).to(device)
-    margin = build_head(head, embedding_size, n_classes).to(device)
+    margin = build_head(head, embedding_size, n_classes)  # the one-process draw, on every rank
+    sharded = PartialFC(margin, n_classes, rank, world, sample_rate=sample_rate, seed=seed) if partial_fc else None
+    margin = margin.to(device)
     if world > 1:
         global_batch_norm(model)
     opt = torch.optim.SGD(_param_groups([model, margin], weight_decay), lr=lr, momentum=momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones or []), gamma=lr_gamma)
+    kernel_id = _param_index(opt, margin.kernel)
     start_epoch, start_step, history, carried = 0, 0, [], (0, 0.0, 0.0)
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
+        if sharded is not None:  # checkpoints hold every centre, as one process's do: take ours
+            state["head"]["kernel"] = sharded.local_columns(state["head"]["kernel"])
+            momentum = state["optimizer"]["state"].get(kernel_id, {})
+            if "momentum_buffer" in momentum:
+                momentum["momentum_buffer"] = sharded.local_columns(momentum["momentum_buffer"])
         model.load_state_dict(state["model"])
         margin.load_state_dict(state["head"])
         opt.load_state_dict(state["optimizer"])
@@ -200,8 +211,13 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
                        crop_prob=crop_prob, low_res_prob=low_res_prob, photometric_prob=photometric_prob)
     dev_type = torch.device(device).type
     use_amp = dev_type == "cuda"
-    trainee = Trainee(model, margin, diversity_weight, use_amp, dev_type)
-    if world > 1:  # statistics are global already, so every rank's buffers agree: none to broadcast
+    if sharded is not None:  # each rank's centres differ: only the backbone's gradient is averaged
+        backbone_ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) \
+            if world > 1 else model
+        trainee = Trainee(backbone_ddp, sharded, diversity_weight, use_amp, dev_type)
+    else:
+        trainee = Trainee(model, margin, diversity_weight, use_amp, dev_type)
+    if world > 1 and sharded is None:  # statistics are global already: no buffers to broadcast
         trainee = torch.nn.parallel.DistributedDataParallel(trainee, broadcast_buffers=False)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     stop = StopRequest()
@@ -209,7 +225,15 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
     local = batch_size // world
 
     def state(epoch: int, step: int, so_far: tuple[int, float, float] = (0, 0.0, 0.0)) -> dict:
-        return {"model": model.state_dict(), "head": margin.state_dict(), "optimizer": opt.state_dict(),
+        """The checkpoint (every rank calls it: with PartialFC it gathers the centres)."""
+        head_state, opt_state = margin.state_dict(), opt.state_dict()
+        if sharded is not None:
+            head_state["kernel"] = sharded.full_kernel()
+            momentum = opt_state["state"].get(kernel_id, {})  # the optimiser's live dict: copy
+            if "momentum_buffer" in momentum:
+                opt_state["state"][kernel_id] = {**momentum, "momentum_buffer": gather_columns(
+                    momentum["momentum_buffer"], n_classes)}
+        return {"model": model.state_dict(), "head": head_state, "optimizer": opt_state,
                 "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "history": history,
                 "epoch_so_far": list(so_far)}
 
@@ -230,6 +254,8 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
             bar = progress(loader, total=len(batches) - first, desc=f"epoch {epoch + 1}") if rank == 0 else loader
             for step, (x, y) in enumerate(bar, start=first):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if sharded is not None:
+                    sharded.step_key = (epoch, step)
                 loss = trainee(x, y)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -239,8 +265,9 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
                 speed.add(len(y) * world)
                 if _stop_agreed(stop.requested, world):
                     seen, total = _epoch_so_far(sums)
+                    saved = state(epoch, step + 1, (seen, total, time.perf_counter() - t0))
                     if rank == 0:
-                        save_checkpoint(state(epoch, step + 1, (seen, total, time.perf_counter() - t0)), ckpt)
+                        save_checkpoint(saved, ckpt)
                     _barrier(world)
                     raise TrainingInterrupted(f"stopped by signal at epoch {epoch}, step {step + 1}; "
                                               f"state saved to {ckpt}")
@@ -251,8 +278,9 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
                    "images": seen, "seconds": secs, "images_per_s": seen / max(secs, 1e-9)}
             history.append(row)
             log.info("epoch %(epoch)d loss %(loss).4f lr %(lr).4g %(images_per_s).1f img/s", row)
+            saved = state(epoch + 1, 0)
             if rank == 0:
-                save_checkpoint(state(epoch + 1, 0), ckpt)
+                save_checkpoint(saved, ckpt)
     finally:
         stop.restore()
     if rank == 0:
@@ -260,6 +288,12 @@ def _fit(rank: int, world: int, device: str, frame: pd.DataFrame, root: str | Pa
         _write_weights(model, out_weights, backbone, width, embedding_size, metadata)
     _barrier(world)
     return history
+
+
+def _param_index(opt: torch.optim.Optimizer, param: torch.Tensor) -> int:
+    """The key of ``param``'s state in ``opt.state_dict()`` (parameters numbered group by group)."""
+    flat = [p for group in opt.param_groups for p in group["params"]]
+    return next(i for i, p in enumerate(flat) if p is param)
 
 
 def _epoch_so_far(sums: torch.Tensor) -> tuple[int, float]:
