@@ -55,7 +55,7 @@ def batch_mean_std(x: torch.Tensor, over_ranks: bool = True) -> tuple[torch.Tens
     return mean, (all_sum((x - mean).square().sum()) / (n - 1)).sqrt()  # two passes: no cancellation
 
 
-class _SumOverRanks(torch.autograd.Function):
+class SumOverRanks(torch.autograd.Function):
     """All-reduce (sum) whose gradient is the all-reduced gradient: each rank's input reaches
     every rank's output."""
 
@@ -84,10 +84,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         shape = [1, c] + [1] * (x.dim() - 2)
         xf = x.float()
         # two passes (mean, then squared deviations), as numerically sound as a local BatchNorm
-        total = _SumOverRanks.apply(torch.cat([xf.sum(dims), xf.new_tensor([xf.numel() / c])]))
+        total = SumOverRanks.apply(torch.cat([xf.sum(dims), xf.new_tensor([xf.numel() / c])]))
         n = total[c]
         mean = total[:c] / n
-        var = _SumOverRanks.apply((xf - mean.view(shape)).square().sum(dims)) / n
+        var = SumOverRanks.apply((xf - mean.view(shape)).square().sum(dims)) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)

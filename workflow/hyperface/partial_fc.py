@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from hyperface.distributed import world_size
+from hyperface.distributed import SumOverRanks, world_size
 from hyperface.heads import MarginHead
 from hyperface.seeding import torch_generator
 
@@ -52,15 +52,9 @@ class _GatherBatch(torch.autograd.Function):
         return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows] * dist.get_world_size()
 
 
-class _SumOfShares(torch.autograd.Function):
+class _SumOfShares(SumOverRanks):
     """The sum over ranks of each rank's share of one global quantity that every rank then uses
     identically: the gradient of each share is the gradient of the sum, unreduced."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ARG004 - autograd signature
-        x = x.clone()
-        dist.all_reduce(x)
-        return x
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ARG004 - autograd signature
