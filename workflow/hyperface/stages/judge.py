@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from hyperface import manifests
-from hyperface.containers import decode, load_shards
+from hyperface.containers import Container, load_shards
 from hyperface.judge import YuNetDetector, judge_images, load_judge
 from hyperface.lineage import lineage_meta
 from hyperface.runtime import progress
@@ -31,8 +31,9 @@ def evenly_spaced(values: np.ndarray, count: int) -> np.ndarray:
 
 
 def _images(shard: str | Path, rows: np.ndarray) -> list[np.ndarray]:
-    table = pq.read_table(shard, columns=["image"])
-    return [decode(table["image"][int(r)]["bytes"].as_py()) for r in rows]
+    """The rows' images, reading only the row groups that hold them (a judged sample of 1,000
+    identities out of 50k touches a fiftieth of the bytes)."""
+    return Container(shard).images(rows.tolist())
 
 
 def judge(aligned: list[str | Path], gallery_shards: list[str | Path], root: str | Path, *,
