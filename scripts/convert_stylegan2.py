@@ -6,12 +6,14 @@ for its dnnlib/torch_utils/legacy modules), e.g. for FFHQ 1024x1024 (stylegan2-f
 or the TF-era ffhq.pkl, which legacy.py converts):
 
     PYTHONPATH=/path/to/stylegan2-ada-pytorch python scripts/convert_stylegan2.py \\
-        stylegan2-ffhq-1024x1024.pkl resources/weights/stylegan2/stylegan2-ffhq-1024x1024.safetensors
+        stylegan2-ffhq-1024x1024.pkl
+resources/weights/stylegan2/stylegan2-ffhq-1024x1024.safetensors
 
 The official pickle is unpickled here, by the official loader - that is the point of converting
 once: the workflow itself only ever reads the safetensors file. The tensor names are the official
 ones; the architecture goes into the file's metadata. The result is loaded back through
-hyperface.stylegan2 and compared with the official generator on a few latents before it is kept.
+hyperface.generators.stylegan2 and compared with the official generator on a few latents before it
+is kept.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from pathlib import Path
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("pkl", help="official network pickle (needs the official code on PYTHONPATH)")
     ap.add_argument("out", help="output .safetensors")
     args = ap.parse_args()
@@ -33,7 +37,7 @@ def main() -> None:
     from safetensors.torch import save_file
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-    from hyperface.stylegan2 import StyleGAN2Generator
+    from hyperface.generators.stylegan2 import StyleGAN2Generator
 
     with open(args.pkl, "rb") as f:
         official = legacy.load_network_pkl(f)["G_ema"].eval().float()
@@ -41,11 +45,17 @@ def main() -> None:
         raise SystemExit("conditional generators are not supported (c_dim > 0)")
     syn = official.synthesis
     last = syn.block_resolutions[-1]
-    arch = {"z_dim": official.z_dim, "w_dim": official.w_dim, "img_resolution": official.img_resolution,
-            # channels(res) = min(channel_base // res, channel_max): recovered from the blocks
-            "channel_base": getattr(syn, f"b{last}").conv1.weight.shape[0] * last,
-            "channel_max": max(getattr(syn, f"b{r}").conv1.weight.shape[0] for r in syn.block_resolutions),
-            "mapping_layers": official.mapping.num_layers}
+    arch = {
+        "z_dim": official.z_dim,
+        "w_dim": official.w_dim,
+        "img_resolution": official.img_resolution,
+        # channels(res) = min(channel_base // res, channel_max): recovered from the blocks
+        "channel_base": getattr(syn, f"b{last}").conv1.weight.shape[0] * last,
+        "channel_max": max(
+            getattr(syn, f"b{r}").conv1.weight.shape[0] for r in syn.block_resolutions
+        ),
+        "mapping_layers": official.mapping.num_layers,
+    }
     state = {k: v.detach().cpu().contiguous() for k, v in official.state_dict().items()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, args.out, metadata={k: json.dumps(v) for k, v in arch.items()})

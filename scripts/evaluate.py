@@ -1,4 +1,5 @@
 """Rule evaluate: 10-fold verification of one model on one benchmark .bin."""
+
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env
@@ -9,5 +10,12 @@ from hyperface.stages.evaluate import evaluate
 setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 w = snakemake.wildcards
-evaluate(p.model, p.bin, snakemake.output[0], model_name=w.model, benchmark=w.bench,
-         batch_size=p.batch_size, device=pick_device(p.device))
+evaluate(
+    p.model,
+    p.bin,
+    snakemake.output[0],
+    model_name=w.model,
+    benchmark=w.bench,
+    batch_size=p.batch_size,
+    device=pick_device(p.device),
+)

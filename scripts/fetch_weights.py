@@ -3,7 +3,8 @@
 
     python scripts/fetch_weights.py                 # everything below resources/weights/
     python scripts/fetch_weights.py --only arc2face sd15
-    python scripts/fetch_weights.py --list          # what goes where, from where, under which licence
+    # what goes where, from where, under which licence
+    python scripts/fetch_weights.py --list
 
 Hugging Face downloads use huggingface_hub (installed with diffusers). The StyleGAN2 pickle is
 downloaded as published and must then be converted once with scripts/convert_stylegan2.py on a
@@ -21,26 +22,43 @@ from pathlib import Path
 ROOT = Path("resources/weights")
 SOURCES = {
     "arc2face": {
-        "repo": "FoivosPar/Arc2Face", "dest": ROOT / "arc2face", "licence": "MIT (model card)",
-        "files": ["arc2face/config.json", "arc2face/diffusion_pytorch_model.safetensors",
-                  "encoder/config.json", "encoder/pytorch_model.bin", "arcface.onnx"],
+        "repo": "FoivosPar/Arc2Face",
+        "dest": ROOT / "arc2face",
+        "licence": "MIT (model card)",
+        "files": [
+            "arc2face/config.json",
+            "arc2face/diffusion_pytorch_model.safetensors",
+            "encoder/config.json",
+            "encoder/pytorch_model.bin",
+            "arcface.onnx",
+        ],
     },
     "sd15": {
-        "repo": "stable-diffusion-v1-5/stable-diffusion-v1-5", "dest": ROOT / "stable-diffusion-v1-5",
+        "repo": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "dest": ROOT / "stable-diffusion-v1-5",
         "licence": "CreativeML Open RAIL-M",
-        "files": ["model_index.json", "tokenizer/vocab.json", "tokenizer/merges.txt",
-                  "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json",
-                  "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
-                  "scheduler/scheduler_config.json"],
+        "files": [
+            "model_index.json",
+            "tokenizer/vocab.json",
+            "tokenizer/merges.txt",
+            "tokenizer/special_tokens_map.json",
+            "tokenizer/tokenizer_config.json",
+            "vae/config.json",
+            "vae/diffusion_pytorch_model.safetensors",
+            "scheduler/scheduler_config.json",
+        ],
     },
     "ldm": {
-        "repo": "CompVis/ldm-celebahq-256", "dest": ROOT / "ldm-celebahq-256",
-        "licence": "see the model card", "files": None,  # the whole diffusers folder
+        "repo": "CompVis/ldm-celebahq-256",
+        "dest": ROOT / "ldm-celebahq-256",
+        "licence": "see the model card",
+        "files": None,  # the whole diffusers folder
     },
     "stylegan2": {
         "url": "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
-               "stylegan2-ffhq-1024x1024.pkl",
-        "dest": ROOT / "stylegan2", "licence": "NVIDIA Source Code License-NC (non-commercial)",
+        "stylegan2-ffhq-1024x1024.pkl",
+        "dest": ROOT / "stylegan2",
+        "licence": "NVIDIA Source Code License-NC (non-commercial)",
         "files": ["stylegan2-ffhq-1024x1024.pkl"],
     },
 }
@@ -55,7 +73,10 @@ def fetch(name: str) -> None:
         if not target.exists():
             print(f"{name}: {src['url']} -> {target}")
             urllib.request.urlretrieve(src["url"], target)
-        print(f"{name}: now run scripts/convert_stylegan2.py {target} {target.with_suffix('.safetensors')}")
+        print(
+            f"{name}: now run scripts/convert_stylegan2.py {target} "
+            f"{target.with_suffix('.safetensors')}"
+        )
         return
     from huggingface_hub import hf_hub_download, snapshot_download
 
@@ -68,13 +89,18 @@ def fetch(name: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--only", nargs="+", choices=sorted(SOURCES))
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     if args.list:
         for name, src in SOURCES.items():
-            print(f"{name:10} {src.get('repo') or src['url']}\n{'':10} -> {src['dest']}  [{src['licence']}]")
+            print(
+                f"{name:10} {src.get('repo') or src['url']}\n{'':10} -> {src['dest']}  "
+                f"[{src['licence']}]"
+            )
         return
     for name in args.only or SOURCES:
         fetch(name)

@@ -1,4 +1,5 @@
 """Rule summary: the benchmark table (Parquet and Markdown)."""
+
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's package, in any env

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hyperface import manifests
-from hyperface.lineage import recorded_meta
+from hyperface.storage import manifests
+from hyperface.storage.lineage import recorded_meta
 
 RUN_SPECIFIC_META = {"iterations_run"}  # how much of the work this run did, not what it made
 
@@ -20,14 +20,22 @@ class Content:
 
     def __init__(self, path: Path):
         table = pq.read_table(path)
-        self.columns = {c: _values(table.column(c)) for c in table.column_names
-                        if c not in manifests.TIMING_COLUMNS}
-        self.meta = {k: v for k, v in manifests.read_meta(path).items() if k not in RUN_SPECIFIC_META}
+        self.columns = {
+            c: _values(table.column(c))
+            for c in table.column_names
+            if c not in manifests.TIMING_COLUMNS
+        }
+        self.meta = {
+            k: v for k, v in manifests.read_meta(path).items() if k not in RUN_SPECIFIC_META
+        }
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Content) and self.meta == other.meta
-                and self.columns.keys() == other.columns.keys()
-                and all(_same(self.columns[c], other.columns[c]) for c in self.columns))
+        return (
+            isinstance(other, Content)
+            and self.meta == other.meta
+            and self.columns.keys() == other.columns.keys()
+            and all(_same(self.columns[c], other.columns[c]) for c in self.columns)
+        )
 
 
 def _values(column: pa.ChunkedArray) -> np.ndarray:

@@ -17,7 +17,7 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """Every tiny model, written once through the same code the tiny_models rule runs."""
-    from hyperface.tiny_models import write_all
+    from hyperface.generators.tiny import write_all
 
     return write_all(tmp_path_factory.mktemp("tiny"), seed=0, resolution=64)
 
@@ -33,17 +33,30 @@ def demo_config(**overrides) -> dict:
     return config
 
 
-def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True,
-                  timeout: float = 1800) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, config: dict, *args: str, check: bool = True, timeout: float = 1800
+) -> subprocess.CompletedProcess:
     """``snakemake -s <repo>/Snakefile -d workdir --configfile workdir/config.yaml *args``."""
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg),
-           "--cores", "2", *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(cfg),
+        "--cores",
+        "2",
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -55,7 +68,7 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
         start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
     except StopIteration:
         return counts
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         parts = line.split()
         if len(parts) != 2 or parts[0] == "total":
             break
@@ -70,14 +83,27 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 
 # The micro config: 8 identities x 2 images, 1 epoch - every stage, in about half a minute. The
 # workflow tests that compare a re-run with a fresh run share its runs.
-MICRO = {"gallery.size": 8, "gallery.shard_size": 8, "gallery.batch_size": 8,
-         "packing.n_identities": 8, "packing.iterations": 20, "packing.lr_step": 10,
-         "packing.checkpoint_every": 10, "packing.trace_every": 5,
-         "generation.images_per_identity": 2, "generation.identities_per_shard": 4,
-         "generation.steps": 2, "generation.batch_size": 2,
-         "evaluation.holdout_identities": 5, "training.epochs": 1, "training.batch_size": 4,
-         "training.milestones": [], "leakage.top_k": 2, "export.imagefolder": False,
-         "export.rec": False}
+MICRO = {
+    "gallery.size": 8,
+    "gallery.shard_size": 8,
+    "gallery.batch_size": 8,
+    "packing.n_identities": 8,
+    "packing.iterations": 20,
+    "packing.lr_step": 10,
+    "packing.checkpoint_every": 10,
+    "packing.trace_every": 5,
+    "generation.images_per_identity": 2,
+    "generation.identities_per_shard": 4,
+    "generation.steps": 2,
+    "generation.batch_size": 2,
+    "evaluation.holdout_identities": 5,
+    "training.epochs": 1,
+    "training.batch_size": 4,
+    "training.milestones": [],
+    "leakage.top_k": 2,
+    "export.imagefolder": False,
+    "export.rec": False,
+}
 
 
 def micro_config(**overrides) -> dict:
@@ -89,8 +115,8 @@ def tiny_resources(tmp_path_factory) -> Path:
     """A workdir skeleton holding resources/tiny as the tiny_models rule writes it (same code,
     same seed), so fresh runs of the demo-derived configs skip that 12 s job, and
     resources/packaged as the packaged_weights rule copies it (linked: 80 MB, shared)."""
-    from hyperface.packaged import PACKAGED, copy_packaged
-    from hyperface.tiny_models import write_all
+    from hyperface.generators.packaged import PACKAGED, copy_packaged
+    from hyperface.generators.tiny import write_all
 
     base = tmp_path_factory.mktemp("skeleton")
     write_all(base / "resources" / "tiny", seed=0, resolution=64)
@@ -121,10 +147,21 @@ def kill_when(workdir: Path, config: dict, target: str, pattern: str, sig: int) 
     import time
 
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
-           str(workdir / "config.yaml"), "--cores", "2", target]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        target,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 300
     while not list(workdir.glob(pattern)):
         assert proc.poll() is None, f"the job ended before {pattern} appeared"

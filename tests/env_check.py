@@ -37,7 +37,13 @@ def rules() -> list[tuple[str, Path, Path]]:
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
             script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
             if env and script:
-                found.append((name, (smk.parent / env.group(1)).resolve(), (smk.parent / script.group(1)).resolve()))
+                found.append(
+                    (
+                        name,
+                        (smk.parent / env.group(1)).resolve(),
+                        (smk.parent / script.group(1)).resolve(),
+                    )
+                )
     return found
 
 
@@ -98,13 +104,17 @@ def env_packages(env: Path) -> tuple[list[str], list[str]]:
     spec = yaml.safe_load(env.read_text())
     pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
     if any(str(req).startswith("-") for req in pip):
-        raise ValueError(f"{env}: an option in the pip list ({pip}); conda passes it to pip as a file")
+        raise ValueError(
+            f"{env}: an option in the pip list ({pip}); conda passes it to pip as a file"
+        )
     post = env.with_name(env.name.replace(".yaml", ".post-deploy.sh"))
     extra = []
     if post.exists():
         for line in post.read_text().splitlines():
             if "pip install" in line:
-                extra += [w for w in line.split("pip install", 1)[1].split() if not w.startswith("-")]
+                extra += [
+                    w for w in line.split("pip install", 1)[1].split() if not w.startswith("-")
+                ]
     return [str(r) for r in pip], extra
 
 
@@ -120,33 +130,36 @@ def missing_per_env() -> dict[str, dict[str, list[str]]]:
         listed = {requirement_name(r) for r in pip + extra}
         for module, dist in distributions(set(closure(script))).items():
             if dist not in listed:
-                out.setdefault(env.name, {}).setdefault(f"{dist} (import {module})", []).append(rule)
+                out.setdefault(env.name, {}).setdefault(f"{dist} (import {module})", []).append(
+                    rule
+                )
     return out
 
 
 SMOKE = {  # beyond importing: load the tiny models the way the rules do
     "gpu.yaml": """
 import tempfile, pathlib
-from hyperface.tiny_models import write_arcface_onnx
-from hyperface.embedders import load_embedder
-from hyperface.alignment import Aligner
+from hyperface.generators.tiny import write_arcface_onnx
+from hyperface.recognition.embedders import load_embedder
+from hyperface.recognition.alignment import Aligner
 import numpy as np
 path = pathlib.Path(tempfile.mkdtemp()) / "arcface.onnx"
 write_arcface_onnx(path)
 emb = load_embedder("insightface", path).embed([np.zeros((112, 112, 3), np.uint8)])
 assert emb.shape == (1, 512)
 Aligner().align([np.zeros((128, 128, 3), np.uint8)])
-from hyperface.packaged import PACKAGED, copy_packaged
-from hyperface.embedders import SFaceEmbedder
-from hyperface.judge import DlibJudge, YuNetDetector
-from hyperface.mobilestylegan import MobileStyleGANGallery
+from hyperface.generators.packaged import PACKAGED, copy_packaged
+from hyperface.recognition.embedders import SFaceEmbedder
+from hyperface.quality.judge import DlibJudge, YuNetDetector
+from hyperface.generators.mobilestylegan import MobileStyleGANGallery
 root = pathlib.Path(tempfile.mkdtemp())
 folders = {name: copy_packaged(name, root / name) for name in PACKAGED}
 face = MobileStyleGANGallery(folders["mobilestylegan"]).generate([0], seed=0)[0]
 assert face.shape == (1024, 1024, 3)
 assert SFaceEmbedder(folders["sface"]).embed([face[::8, ::8][:112, :112]]).shape == (1, 128)
 DlibJudge(folders["dlib"]), YuNetDetector(folders["yunet"]).detect(face)
-print("gpu env: tiny ArcFace through insightface and MTCNN, and the packaged real models, load and run")
+print("gpu env: tiny ArcFace through insightface and MTCNN, and the packaged real models, load and
+    run")
 """,
     "tables.yaml": """
 import matplotlib
@@ -165,21 +178,33 @@ def build_and_import(env: Path, scripts: list[Path], workdir: Path) -> None:
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", *pip], check=True)
     post = env.with_name(env.name.replace(".yaml", ".post-deploy.sh"))
     if post.exists():
-        subprocess.run(["bash", str(post)], check=True,
-                       env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(workdir)})
+        subprocess.run(
+            ["bash", str(post)],
+            check=True,
+            env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(workdir)},
+        )
     modules = sorted(set().union(*(closure(s) for s in scripts)))
     needed = sorted(_reached_modules(scripts))
     code = "\n".join([f"import {m}" for m in modules + needed]) + "\n" + SMOKE.get(env.name, "")
-    subprocess.run([str(py), "-c", f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r})\n{code}"],
-                   check=True, cwd=workdir)
-    print(f"{env.name}: {len(pip)} pip requirements; imported {', '.join(modules)} and {len(needed)} "
-          "hyperface modules")
+    subprocess.run(
+        [str(py), "-c", f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r})\n{code}"],
+        check=True,
+        cwd=workdir,
+    )
+    print(
+        f"{env.name}: {len(pip)} pip requirements; imported {', '.join(modules)} and {len(needed)} "
+        "hyperface modules"
+    )
 
 
 def _reached_modules(scripts: list[Path]) -> set[str]:
     """The hyperface modules the scripts import (importing them runs their module-level imports)."""
-    return {name for script in scripts for name in _imports(script)
-            if name.startswith("hyperface.") and _module_file(name)}
+    return {
+        name
+        for script in scripts
+        for name in _imports(script)
+        if name.startswith("hyperface.") and _module_file(name)
+    }
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pytest
 from skimage import data
 
-from hyperface.alignment import Aligner, pick_face, similarity_transform
-from hyperface.images import ARCFACE_TEMPLATE
+from hyperface.recognition.alignment import Aligner, pick_face, similarity_transform
+from hyperface.storage.images import ARCFACE_TEMPLATE
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_face_nearest_the_centre_wins():
 
 
 def test_head_pose_of_the_template_and_of_a_rolled_face():
-    from hyperface.face_statistics import head_pose
+    from hyperface.quality.statistics import head_pose
 
     frontal = head_pose(ARCFACE_TEMPLATE.reshape(1, 10))[0]
     np.testing.assert_allclose(frontal[[1]], 0.0, atol=1e-6)  # pitch zero by calibration
@@ -66,7 +66,7 @@ def test_head_pose_of_the_template_and_of_a_rolled_face():
 
 
 def test_top_pairs_match_brute_force():
-    from hyperface.real_faces import top_pairs
+    from hyperface.quality.leakage import top_pairs
 
     rng = np.random.default_rng(0)
     syn = rng.normal(size=(50, 8))
@@ -81,9 +81,9 @@ def test_top_pairs_match_brute_force():
 
 def test_top_pairs_shard_by_shard_equal_all_at_once(tmp_path):
     """The leakage stage holds one shard's embeddings at a time and finds the same pairs."""
-    from hyperface import manifests
-    from hyperface.real_faces import top_pairs
+    from hyperface.quality.leakage import top_pairs
     from hyperface.stages.leakage import shard_top_pairs
+    from hyperface.storage import manifests
 
     rng = np.random.default_rng(1)
     syn = rng.normal(size=(90, 8)).astype(np.float32)
@@ -91,7 +91,7 @@ def test_top_pairs_shard_by_shard_equal_all_at_once(tmp_path):
     schema = pa.schema([("embedding", manifests.embedding_type(8))])
     shards = [tmp_path / f"shard-{i}.parquet" for i in range(3)]
     for i, path in enumerate(shards):
-        manifests.write_manifest(path, {"embedding": syn[30 * i:30 * (i + 1)]}, schema)
+        manifests.write_manifest(path, {"embedding": syn[30 * i : 30 * (i + 1)]}, schema)
     for got, want in zip(shard_top_pairs(shards, real, 10), top_pairs(syn, real, 10), strict=True):
         np.testing.assert_array_equal(got, want)
 
@@ -101,15 +101,33 @@ def test_leakage_exclusion_is_counted():
 
     from hyperface.stages.dataset import select
 
-    frame = pd.DataFrame({"identity": [0, 0, 1, 1, 2], "sample": [0, 1, 0, 1, 0],
-                          "row": [0, 1, 2, 3, 4], "has_image": [True, True, True, False, True],
-                          "status": ["ok", "ok", "ok", "no_face", "ok"],
-                          "reference_cos": [0.9, 0.2, 0.8, np.nan, 0.7]})
+    frame = pd.DataFrame(
+        {
+            "identity": [0, 0, 1, 1, 2],
+            "sample": [0, 1, 0, 1, 0],
+            "row": [0, 1, 2, 3, 4],
+            "has_image": [True, True, True, False, True],
+            "status": ["ok", "ok", "ok", "no_face", "ok"],
+            "reference_cos": [0.9, 0.2, 0.8, np.nan, 0.7],
+        }
+    )
     leaked = pd.DataFrame({"identity": [1], "sample": [0]})
-    kept, counts = select(frame, n_identities=3, holdout_identities=0, min_reference_cos=0.5,
-                          keep_undetected=False, leaked=leaked)
-    assert counts == {"holdout": 0, "no_crop": 1, "undetected": 0, "identity_consistency": 1,
-                      "leakage": 1, "kept": 2}
+    kept, counts = select(
+        frame,
+        n_identities=3,
+        holdout_identities=0,
+        min_reference_cos=0.5,
+        keep_undetected=False,
+        leaked=leaked,
+    )
+    assert counts == {
+        "holdout": 0,
+        "no_crop": 1,
+        "undetected": 0,
+        "identity_consistency": 1,
+        "leakage": 1,
+        "kept": 2,
+    }
     assert kept["row"].tolist() == [0, 4]
 
 
@@ -118,9 +136,11 @@ def test_group_photo_from_insightface_picks_a_confident_central_face(aligner):
 
     import insightface
 
-    from hyperface.images import load_rgb
+    from hyperface.storage.images import load_rgb
 
-    photo = load_rgb(os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg"))
+    photo = load_rgb(
+        os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg")
+    )
     boxes, probs, _ = aligner.detect([photo])[0]
     assert (probs > 0.99).sum() >= 5  # a group photo: several real faces
     result = aligner.align([photo])[0]

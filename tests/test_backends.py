@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hyperface.arc2face import Arc2FaceGenerator, Arc2FaceTextEncoder, load_tokenizer
-from hyperface.embedders import load_embedder
-from hyperface.gallery_generators import FolderGallery, load_gallery_generator
-from hyperface.images import save_png
+from hyperface.generators.arc2face import Arc2FaceGenerator, Arc2FaceTextEncoder, load_tokenizer
+from hyperface.generators.gallery import FolderGallery, load_gallery_generator
 from hyperface.loading import WeightsError
+from hyperface.recognition.embedders import load_embedder
+from hyperface.storage.images import save_png
 
 
 def test_encoder_loads_every_legacy_tensor(tiny):
@@ -30,7 +30,10 @@ def test_encoder_loads_every_legacy_tensor(tiny):
 def test_encoder_with_unknown_names_is_an_error(tiny, tmp_path):
     folder = shutil.copytree(tiny["arc2face"] / "encoder", tmp_path / "encoder")
     state = torch.load(folder / "pytorch_model.bin", weights_only=True)
-    torch.save({k.replace("text_model.", "model.text."): v for k, v in state.items()}, folder / "pytorch_model.bin")
+    torch.save(
+        {k.replace("text_model.", "model.text."): v for k, v in state.items()},
+        folder / "pytorch_model.bin",
+    )
     with pytest.raises(WeightsError, match="missing"):
         Arc2FaceTextEncoder.from_folder(folder)
 
@@ -58,6 +61,7 @@ def test_wrong_tensor_shape_names_the_file(tiny, tmp_path):
     from diffusers import UNet2DConditionModel
 
     from hyperface.loading import load_diffusers
+
     with pytest.raises(WeightsError, match=str(folder)):
         load_diffusers(UNet2DConditionModel, folder)
 
@@ -106,7 +110,9 @@ def test_arc2face_is_deterministic_and_conditioned(tiny):
 
 def test_arcface_embedder_gives_unit_vectors(tiny):
     embedder = load_embedder("insightface", tiny["arcface"])
-    faces = [np.random.default_rng(i).integers(0, 255, (112, 112, 3), dtype=np.uint8) for i in range(3)]
+    faces = [
+        np.random.default_rng(i).integers(0, 255, (112, 112, 3), dtype=np.uint8) for i in range(3)
+    ]
     emb = embedder.embed(faces)
     assert emb.shape == (3, 512)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
@@ -132,7 +138,7 @@ def test_folder_gallery_order_and_bad_files(tmp_path):
 
 
 def test_stylegan2_tiny_loads_strictly_and_is_seeded(tiny):
-    from hyperface.stylegan2 import StyleGAN2Gallery, StyleGAN2Generator
+    from hyperface.generators.stylegan2 import StyleGAN2Gallery, StyleGAN2Generator
 
     model = StyleGAN2Generator.from_safetensors(tiny["stylegan2"])
     on_disk = load_file(str(tiny["stylegan2"]))
@@ -147,7 +153,7 @@ def test_stylegan2_tiny_loads_strictly_and_is_seeded(tiny):
 
 
 def test_stylegan2_bad_files_name_the_path(tiny, tmp_path):
-    from hyperface.stylegan2 import StyleGAN2Generator
+    from hyperface.generators.stylegan2 import StyleGAN2Generator
 
     state = load_file(str(tiny["stylegan2"]))
     bare = tmp_path / "no-meta.safetensors"
@@ -155,6 +161,7 @@ def test_stylegan2_bad_files_name_the_path(tiny, tmp_path):
     with pytest.raises(WeightsError, match="convert_stylegan2"):
         StyleGAN2Generator.from_safetensors(bare)
     from safetensors import safe_open
+
     with safe_open(str(tiny["stylegan2"]), framework="pt") as f:
         meta = f.metadata()
     state["synthesis.b8.conv1.weight"] = torch.zeros(1, 1, 3, 3)
@@ -177,11 +184,15 @@ def test_facenet_embedder_from_a_local_state_dict(tmp_path):
     path = tmp_path / "20180402-114759-vggface2.pt"
     torch.save(InceptionResnetV1(classify=True, num_classes=10).state_dict(), path)
     embedder = load_embedder("facenet", path)
-    faces = [np.random.default_rng(i).integers(0, 255, (112, 112, 3), dtype=np.uint8) for i in range(2)]
+    faces = [
+        np.random.default_rng(i).integers(0, 255, (112, 112, 3), dtype=np.uint8) for i in range(2)
+    ]
     emb = embedder.embed(faces)
     assert emb.shape == (2, 512)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    truncated = {k: v for k, v in torch.load(path, weights_only=True).items() if not k.startswith("block8")}
+    truncated = {
+        k: v for k, v in torch.load(path, weights_only=True).items() if not k.startswith("block8")
+    }
     torch.save(truncated, tmp_path / "broken.pt")
     with pytest.raises(WeightsError, match="broken.pt"):
         load_embedder("facenet", tmp_path / "broken.pt")

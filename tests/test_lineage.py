@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from hyperface import lineage, manifests
-from hyperface.containers import Container, Encoding, image_cell
-from hyperface.resume import PartialShard, claim_state
+from hyperface.storage import lineage, manifests
+from hyperface.storage.containers import Container, Encoding, image_cell
+from hyperface.storage.resume import PartialShard, claim_state
 
 
 def test_fingerprints_follow_content_not_place_or_time(tmp_path):
@@ -45,14 +45,23 @@ def test_safetensors_fingerprint_ignores_the_header_order(tmp_path):
     save_file(tensors, str(tmp_path / "x.safetensors"), metadata={"one": "1", "two": "2"})
     raw = (tmp_path / "x.safetensors").read_bytes()
     size = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + size])
-    reordered = json.dumps(dict(reversed(list(header.items()))), separators=(",", ":")).encode().ljust(size)
-    (tmp_path / "y.safetensors").write_bytes(raw[:8] + reordered + raw[8 + size:])
+    header = json.loads(raw[8 : 8 + size])
+    reordered = (
+        json.dumps(dict(reversed(list(header.items()))), separators=(",", ":")).encode().ljust(size)
+    )
+    (tmp_path / "y.safetensors").write_bytes(raw[:8] + reordered + raw[8 + size :])
     assert (tmp_path / "x.safetensors").read_bytes() != (tmp_path / "y.safetensors").read_bytes()
-    assert lineage.fingerprint(tmp_path / "x.safetensors") == lineage.fingerprint(tmp_path / "y.safetensors")
-    save_file({"b": torch.ones(3), "a": torch.ones(2)}, str(tmp_path / "z.safetensors"),
-              metadata={"one": "1", "two": "2"})
-    assert lineage.fingerprint(tmp_path / "z.safetensors") != lineage.fingerprint(tmp_path / "x.safetensors")
+    assert lineage.fingerprint(tmp_path / "x.safetensors") == lineage.fingerprint(
+        tmp_path / "y.safetensors"
+    )
+    save_file(
+        {"b": torch.ones(3), "a": torch.ones(2)},
+        str(tmp_path / "z.safetensors"),
+        metadata={"one": "1", "two": "2"},
+    )
+    assert lineage.fingerprint(tmp_path / "z.safetensors") != lineage.fingerprint(
+        tmp_path / "x.safetensors"
+    )
 
 
 def test_a_change_anywhere_in_a_large_file_is_seen(tmp_path):
@@ -69,19 +78,40 @@ def test_a_change_anywhere_in_a_large_file_is_seen(tmp_path):
 
 def test_lineage_changes_with_settings_and_with_any_input(tmp_path):
     gallery = tmp_path / "gallery.parquet"
-    manifests.write_manifest(gallery, {"index": [0], "container": ["a"], "row": [0], "seed": [1],
-                                       "face_prob": [1.0], "embedding": np.ones((1, 4))},
-                             manifests.gallery_schema(4), lineage.lineage_meta("gallery", [], {}))
+    manifests.write_manifest(
+        gallery,
+        {
+            "index": [0],
+            "container": ["a"],
+            "row": [0],
+            "seed": [1],
+            "face_prob": [1.0],
+            "embedding": np.ones((1, 4)),
+        },
+        manifests.gallery_schema(4),
+        lineage.lineage_meta("gallery", [], {}),
+    )
     weights = tmp_path / "w.onnx"
     weights.write_bytes(b"onnx")
     meta = lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights})
     assert meta["inputs"]["gallery"]["lineage"] == manifests.read_meta(gallery)["lineage"]
-    assert lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights}) == meta
-    assert lineage.lineage_meta("pack", {"alpha": 0.1}, {"gallery": gallery, "weights": weights})["lineage"] \
+    assert (
+        lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights})
+        == meta
+    )
+    assert (
+        lineage.lineage_meta("pack", {"alpha": 0.1}, {"gallery": gallery, "weights": weights})[
+            "lineage"
+        ]
         != meta["lineage"]
+    )
     weights.write_bytes(b"other onnx")
-    assert lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights})["lineage"] \
+    assert (
+        lineage.lineage_meta("pack", {"alpha": 0.5}, {"gallery": gallery, "weights": weights})[
+            "lineage"
+        ]
         != meta["lineage"]
+    )
     # a checkpoint name depends on the lineage and on the device type, not on the device index
     assert lineage.state_name("ckpt", meta, "cuda:0") == lineage.state_name("ckpt", meta, "cuda:1")
     assert lineage.state_name("ckpt", meta, "cuda") != lineage.state_name("ckpt", meta, "cpu")
@@ -108,7 +138,10 @@ def test_partial_shard_resumes_only_its_own_lineage(tmp_path):
     first = PartialShard(tmp_path, out, SCHEMA, {"lineage": "aaaa"}, "cpu")
     for identity in (3, 4):
         first.commit(identity, {"identity": [identity], "image": [_cell(identity)]})
-    assert PartialShard(tmp_path, out, SCHEMA, {"lineage": "aaaa"}, "cpu").done(range(3, 6)) == [3, 4]
+    assert PartialShard(tmp_path, out, SCHEMA, {"lineage": "aaaa"}, "cpu").done(range(3, 6)) == [
+        3,
+        4,
+    ]
     with pytest.raises(RuntimeError, match="not complete"):
         first.finish(range(3, 6), out)
     other = PartialShard(tmp_path, out, SCHEMA, {"lineage": "bbbb"}, "cpu")
@@ -136,28 +169,54 @@ def generated_shard(tmp_path, tiny):
             rows["image"].append(image_cell(image, f"{identity:07d}/{sample:04d}", PNG))
             rows["seed"].append(0)
             rows["condition"].append(np.ones(512, np.float32))
-    manifests.write_manifest(root / "generated/shard-00000.parquet", {**rows, "condition": np.stack(rows["condition"])},
-                             manifests.generated_schema(512))
+    manifests.write_manifest(
+        root / "generated/shard-00000.parquet",
+        {**rows, "condition": np.stack(rows["condition"])},
+        manifests.generated_schema(512),
+    )
     refs = rng.normal(size=(3, 512)).astype(np.float32)
-    manifests.write_manifest(root / "references.parquet", {
-        "identity": np.arange(3), "embedding": refs / np.linalg.norm(refs, axis=1, keepdims=True),
-        "init_index": np.arange(3), "nearest_gallery": np.arange(3), "nearest_gallery_cos": np.ones(3),
-        "nearest_identity_cos": np.zeros(3)}, manifests.references_schema(512))
+    manifests.write_manifest(
+        root / "references.parquet",
+        {
+            "identity": np.arange(3),
+            "embedding": refs / np.linalg.norm(refs, axis=1, keepdims=True),
+            "init_index": np.arange(3),
+            "nearest_gallery": np.arange(3),
+            "nearest_gallery_cos": np.ones(3),
+            "nearest_identity_cos": np.zeros(3),
+        },
+        manifests.references_schema(512),
+    )
     return root
 
 
-def test_alignment_interrupted_mid_shard_keeps_finished_identities(generated_shard, tiny, monkeypatch, caplog):
-    from hyperface.stages import align
+def test_alignment_interrupted_mid_shard_keeps_finished_identities(
+    generated_shard, tiny, monkeypatch, caplog
+):
+    from hyperface.stages import align_shard as align
 
     root = generated_shard
-    settings = {"alignment": {"size": 112, "min_face_prob": 0.9, "fallback": "center_crop", "batch_size": 4},
-                "embedder": {"backend": "insightface", "weights": str(tiny["arcface"]), "batch_size": 8},
-                "device": "cpu"}
+    settings = {
+        "alignment": {
+            "size": 112,
+            "min_face_prob": 0.9,
+            "fallback": "center_crop",
+            "batch_size": 4,
+        },
+        "embedder": {"backend": "insightface", "weights": str(tiny["arcface"]), "batch_size": 8},
+        "device": "cpu",
+    }
 
     def run(out_name: str) -> str:
         out = root / f"{out_name}/shard-00000.parquet"
-        align.align_shard(root / "generated/shard-00000.parquet", root / "references.parquet", out,
-                          root, encoding={"format": "png", "quality": 95}, **settings)
+        align.align_shard(
+            root / "generated/shard-00000.parquet",
+            root / "references.parquet",
+            out,
+            root,
+            encoding={"format": "png", "quality": 95},
+            **settings,
+        )
         return out
 
     straight = run("straight")
@@ -178,7 +237,14 @@ def test_alignment_interrupted_mid_shard_keeps_finished_identities(generated_sha
         resumed = run("aligned")
     assert "kept 2 identities already aligned, aligning 1" in caplog.text
     a, b = manifests.read_manifest(straight), manifests.read_manifest(resumed)
-    for column in ["identity", "sample", "status", "face_prob", "reference_cos", "nearest_other_cos"]:
+    for column in [
+        "identity",
+        "sample",
+        "status",
+        "face_prob",
+        "reference_cos",
+        "nearest_other_cos",
+    ]:
         np.testing.assert_array_equal(a[column].to_numpy(), b[column].to_numpy())
     np.testing.assert_array_equal(np.stack(a["embedding"]), np.stack(b["embedding"]))
     assert a["image"].tolist() == b["image"].tolist()  # the crops' bytes and names

@@ -4,17 +4,33 @@ import numpy as np
 import pytest
 import torch
 
-from hyperface import neighbours, objectives, packing
+from hyperface.packing import neighbours, objectives
+from hyperface.packing import solver as packing
+from hyperface.settings import PackingSettings
 
 # energy needs a higher temperature: at 0.1 its far-pair weights underflow and it converges slowly
-TEMPERATURE = {"hard_min": 0.01, "softmin": 0.1, "nearest_neighbour": 0.01, "energy": 0.3,
-               "neighbour_list": 0.1}
+TEMPERATURE = {
+    "hard_min": 0.01,
+    "softmin": 0.1,
+    "nearest_neighbour": 0.01,
+    "energy": 0.3,
+    "neighbour_list": 0.1,
+}
 
 
 def max_cos(x: np.ndarray) -> float:
     c = x @ x.T
     np.fill_diagonal(c, -2)
     return float(c.max())
+
+
+def run(
+    x0: np.ndarray, gallery: np.ndarray | None = None, *, seed: int = 0, checkpoint=None, **settings
+) -> packing.PackResult:
+    """optimize from ``x0`` with the schema's packing settings, ``settings`` changed."""
+    return packing.optimize(
+        PackingSettings.from_section(settings), x0, gallery, seed=seed, checkpoint=checkpoint
+    )
 
 
 def start(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -25,9 +41,17 @@ def start(n: int, d: int, seed: int = 0) -> np.ndarray:
 def test_simplex(objective):
     # d+1 points in d dims: the regular simplex, max cosine -1/d
     d = 8
-    res = packing.optimize(start(d + 1, d), alpha=0, iterations=1500, lr=0.01, lr_decay=0.5,
-                           lr_step=500, objective=objective, temperature=TEMPERATURE[objective],
-                           trace_every=500)
+    res = run(
+        start(d + 1, d),
+        alpha=0,
+        iterations=1500,
+        lr=0.01,
+        lr_decay=0.5,
+        lr_step=500,
+        objective=objective,
+        temperature=TEMPERATURE[objective],
+        trace_every=500,
+    )
     assert max_cos(res.embeddings) == pytest.approx(-1 / d, abs=0.01)
 
 
@@ -35,9 +59,17 @@ def test_simplex(objective):
 def test_cross_polytope(objective):
     # 2d points in d dims: +-e_i, max cosine 0
     d = 8
-    res = packing.optimize(start(2 * d, d), alpha=0, iterations=1500, lr=0.01, lr_decay=0.5,
-                           lr_step=500, objective=objective, temperature=TEMPERATURE[objective],
-                           trace_every=500)
+    res = run(
+        start(2 * d, d),
+        alpha=0,
+        iterations=1500,
+        lr=0.01,
+        lr_decay=0.5,
+        lr_step=500,
+        objective=objective,
+        temperature=TEMPERATURE[objective],
+        trace_every=500,
+    )
     assert max_cos(res.embeddings) == pytest.approx(0.0, abs=0.02)
 
 
@@ -49,15 +81,24 @@ def test_e8_kissing_configuration(objective):
     # The neighbour list finds it with 128 of the 239 others listed per point and its lists
     # refreshed every iteration (measured: with 64 listed it stalls at 0.65, and with the lists
     # refreshed every 20 iterations at 0.51 to 0.73 - the far pairs shape this optimum too).
-    res = packing.optimize(start(240, 8), alpha=0, iterations=3000, lr=0.01, lr_decay=0.5,
-                           lr_step=1000, objective=objective, temperature=0.1, trace_every=1000,
-                           neighbours=128, refresh_every=1)
+    res = run(
+        start(240, 8),
+        alpha=0,
+        iterations=3000,
+        lr=0.01,
+        lr_decay=0.5,
+        lr_step=1000,
+        objective=objective,
+        temperature=0.1,
+        trace_every=1000,
+        neighbours=128,
+        refresh_every=1,
+    )
     assert max_cos(res.embeddings) == pytest.approx(0.5, abs=0.005)
 
 
 def test_unit_rows_and_trace_columns():
-    res = packing.optimize(start(20, 16), gallery=start(30, 16, 1), alpha=0.5, iterations=50,
-                           trace_every=10)
+    res = run(start(20, 16), gallery=start(30, 16, 1), alpha=0.5, iterations=50, trace_every=10)
     assert res.embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(res.embeddings, axis=1), 1.0, atol=1e-5)
     assert list(res.trace.columns) == packing.TRACE_COLUMNS
@@ -124,30 +165,51 @@ def test_blocked_top_k_is_exact():
 
 
 def test_neighbour_list_resume_is_bit_exact(tmp_path):
-    kwargs = dict(gallery=start(40, 16, 1), alpha=0.5, iterations=60, objective="neighbour_list",
-                  neighbours=4, refresh_every=20, checkpoint_every=25, trace_every=5, seed=1)
-    straight = packing.optimize(start(30, 16), **kwargs)
+    kwargs = dict(
+        gallery=start(40, 16, 1),
+        alpha=0.5,
+        iterations=60,
+        objective="neighbour_list",
+        neighbours=4,
+        refresh_every=20,
+        checkpoint_every=25,
+        trace_every=5,
+        seed=1,
+    )
+    straight = run(start(30, 16), **kwargs)
     ckpt = tmp_path / "ckpt.pt"
-    packing.optimize(start(30, 16), checkpoint=ckpt, **{**kwargs, "iterations": 25})
-    resumed = packing.optimize(start(30, 16), checkpoint=ckpt, **kwargs)  # lists of iteration 20
+    run(start(30, 16), checkpoint=ckpt, **{**kwargs, "iterations": 25})
+    resumed = run(start(30, 16), checkpoint=ckpt, **kwargs)  # lists of iteration 20
     np.testing.assert_array_equal(resumed.embeddings, straight.embeddings)
 
 
 def test_regulariser_pulls_toward_gallery():
     gallery = start(5, 16, 3)
-    free = packing.optimize(start(10, 16), gallery=gallery, alpha=0.0, iterations=300, trace_every=300)
-    tied = packing.optimize(start(10, 16), gallery=gallery, alpha=5.0, iterations=300, trace_every=300)
+    free = run(start(10, 16), gallery=gallery, alpha=0.0, iterations=300, trace_every=300)
+    tied = run(start(10, 16), gallery=gallery, alpha=5.0, iterations=300, trace_every=300)
     g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+
     def dist(e):
         return float(np.mean(1 - (e @ g.T).max(axis=1)))
+
     assert dist(tied.embeddings) < dist(free.embeddings)
 
 
 def test_minibatch_moves_only_the_batch():
     x0 = start(50, 8)
-    res = packing.optimize(x0, alpha=0, iterations=1, batch_size=10, seed=3, trace_every=1,
-                           objective="softmin", temperature=1.0)
-    moved = np.abs(res.embeddings - x0 / np.linalg.norm(x0, axis=1, keepdims=True)).max(axis=1) > 1e-5
+    res = run(
+        x0,
+        alpha=0,
+        iterations=1,
+        batch_size=10,
+        seed=3,
+        trace_every=1,
+        objective="softmin",
+        temperature=1.0,
+    )
+    moved = (
+        np.abs(res.embeddings - x0 / np.linalg.norm(x0, axis=1, keepdims=True)).max(axis=1) > 1e-5
+    )
     assert moved.sum() == 10
 
 
@@ -159,20 +221,29 @@ def test_random_init_respects_min_distance():
 def test_gallery_init_uses_first_gallery_rows():
     gallery = start(12, 8)
     x, idx = packing.initial_points(10, "gallery", gallery, 8, 0)
-    np.testing.assert_allclose(x, gallery[:10] / np.linalg.norm(gallery[:10], axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(
+        x, gallery[:10] / np.linalg.norm(gallery[:10], axis=1, keepdims=True), rtol=1e-6
+    )
     assert idx.tolist() == list(range(10))
     with pytest.raises(ValueError, match="gallery.size"):
         packing.initial_points(20, "gallery", gallery, 8, 0)
 
 
 def test_resume_is_bit_exact(tmp_path):
-    kwargs = dict(gallery=start(40, 16, 1), alpha=0.5, iterations=60, objective="softmin",
-                  checkpoint_every=25, trace_every=5, seed=1)
-    straight = packing.optimize(start(30, 16), **kwargs)
+    kwargs = dict(
+        gallery=start(40, 16, 1),
+        alpha=0.5,
+        iterations=60,
+        objective="softmin",
+        checkpoint_every=25,
+        trace_every=5,
+        seed=1,
+    )
+    straight = run(start(30, 16), **kwargs)
     ckpt = tmp_path / "ckpt.pt"
     # an "interrupted" run: stop after 25 iterations (the checkpoint is written at 25)
-    packing.optimize(start(30, 16), checkpoint=ckpt, **{**kwargs, "iterations": 25})
-    resumed = packing.optimize(start(30, 16), checkpoint=ckpt, **kwargs)
+    run(start(30, 16), checkpoint=ckpt, **{**kwargs, "iterations": 25})
+    resumed = run(start(30, 16), checkpoint=ckpt, **kwargs)
     assert resumed.iterations_run == 35
     np.testing.assert_array_equal(resumed.embeddings, straight.embeddings)
     np.testing.assert_array_equal(resumed.trace["min_distance"], straight.trace["min_distance"])
@@ -180,15 +251,15 @@ def test_resume_is_bit_exact(tmp_path):
 
 def test_bad_arguments_name_the_key():
     with pytest.raises(ValueError, match="packing.objective"):
-        packing.optimize(start(5, 4), objective="nope")
+        run(start(5, 4), objective="nope")
     with pytest.raises(ValueError, match="packing.optimizer"):
-        packing.optimize(start(5, 4), optimizer="sgd")
+        run(start(5, 4), optimizer="sgd")
     with pytest.raises(ValueError, match="packing.batch_size"):
-        packing.optimize(start(5, 4), batch_size=9, alpha=0)
+        run(start(5, 4), batch_size=9, alpha=0)
     with pytest.raises(ValueError, match="batch_size: null"):
-        packing.optimize(start(5, 4), batch_size=3, alpha=0, objective="neighbour_list")
-    with pytest.raises(ValueError, match="unknown packing setting.*'iteratons'"):
-        packing.optimize(start(5, 4), iteratons=10)
+        run(start(5, 4), batch_size=3, alpha=0, objective="neighbour_list")
+    with pytest.raises(ValueError, match=r"packing: unknown setting\(s\) \['iteratons'\]"):
+        run(start(5, 4), iteratons=10)
 
 
 def test_theorem_1_minibatch_gradient_is_unbiased_for_a_mean_over_pairs():
@@ -197,7 +268,9 @@ def test_theorem_1_minibatch_gradient_is_unbiased_for_a_mean_over_pairs():
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(10, 4, generator=g, dtype=torch.float64)
-    gallery = torch.nn.functional.normalize(torch.randn(7, 4, generator=g, dtype=torch.float64), dim=1)
+    gallery = torch.nn.functional.normalize(
+        torch.randn(7, 4, generator=g, dtype=torch.float64), dim=1
+    )
     kwargs = dict(objective="energy", alpha=0.5, temperature=0.5)
     full = packing.loss_gradient(x, gallery, **kwargs)
     batches = [torch.tensor(b) for b in combinations(range(10), 4)]
@@ -212,5 +285,7 @@ def test_hard_min_minibatch_gradient_is_biased():
     x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     full = packing.loss_gradient(x, None, objective="hard_min")
     batches = [torch.tensor(b) for b in combinations(range(8), 3)]
-    mean = sum(packing.loss_gradient(x, None, rows, objective="hard_min") for rows in batches) / len(batches)
+    mean = sum(
+        packing.loss_gradient(x, None, rows, objective="hard_min") for rows in batches
+    ) / len(batches)
     assert not torch.allclose(mean, full)

@@ -8,15 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperface import manifests
+from hyperface.storage import manifests
 
 from .conftest import copy_workdir, kill_when, run_snakemake
 from .test_workflow import small_config
 
 pytestmark = pytest.mark.workflow
 
-PACK_CONFIG = small_config(**{"packing.iterations": 3000, "packing.checkpoint_every": 200,
-                              "packing.trace_every": 200, "packing.objective": "softmin"})
+PACK_CONFIG = small_config(
+    **{
+        "packing.iterations": 3000,
+        "packing.checkpoint_every": 200,
+        "packing.trace_every": 200,
+        "packing.objective": "softmin",
+    }
+)
 REFERENCES = "results/references.parquet"
 
 
@@ -48,7 +54,9 @@ def test_killed_pack_resumes_to_the_same_references(with_gallery, uninterrupted,
     np.testing.assert_array_equal(manifests.read_embeddings(workdir / REFERENCES), uninterrupted)
 
 
-TRAIN_CONFIG = small_config(**{"training.epochs": 8, "training.batch_size": 4, "training.milestones": [6]})
+TRAIN_CONFIG = small_config(
+    **{"training.epochs": 8, "training.batch_size": 4, "training.milestones": [6]}
+)
 WEIGHTS = "results/train/model.safetensors"
 
 
@@ -61,8 +69,7 @@ def test_terminated_training_resumes_mid_epoch(tmp_path_factory, tmp_path):
     run_snakemake(straight, TRAIN_CONFIG, WEIGHTS)
 
     workdir = copy_workdir(prepared, tmp_path / "killed")
-    kill_when(workdir, TRAIN_CONFIG, WEIGHTS, "results/train/checkpoint-*.pt",
-                                signal.SIGTERM)
+    kill_when(workdir, TRAIN_CONFIG, WEIGHTS, "results/train/checkpoint-*.pt", signal.SIGTERM)
     log = (workdir / "results/logs/train.log").read_text()
     assert "stopped by signal" in log  # the job checkpointed on SIGTERM, mid-epoch
     run_snakemake(workdir, TRAIN_CONFIG, WEIGHTS, "--rerun-incomplete")

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperface.alignment import Aligner
-from hyperface.embedders import SFaceEmbedder
-from hyperface.gallery_generators import read_rgb
-from hyperface.images import ARCFACE_TEMPLATE
-from hyperface.judge import DlibJudge, YuNetDetector, judge_images
-from hyperface.mobilestylegan import MobileStyleGANGallery
-from hyperface.packaged import PACKAGED, copy_packaged
-from hyperface.verdicts import identity_verdicts, judged_same
+from hyperface.generators.gallery import read_rgb
+from hyperface.generators.mobilestylegan import MobileStyleGANGallery
+from hyperface.generators.packaged import PACKAGED, copy_packaged
+from hyperface.quality.judge import DlibJudge, YuNetDetector, judge_images
+from hyperface.quality.verdicts import identity_verdicts, judged_same
+from hyperface.recognition.alignment import Aligner
+from hyperface.recognition.embedders import SFaceEmbedder
+from hyperface.storage.images import ARCFACE_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = Path(os.environ.get("HYPERFACE_FACE_PHOTOS", REPO / ".venv" / "share" / "face-photos"))
@@ -41,8 +41,10 @@ def photos() -> dict[str, np.ndarray]:
     import skimage.data
 
     if not (PHOTOS / "obama.jpg").is_file():
-        raise FileNotFoundError(f"{PHOTOS}: face_recognition's test photos are missing; `make test` "
-                                "downloads them (or set HYPERFACE_FACE_PHOTOS)")
+        raise FileNotFoundError(
+            f"{PHOTOS}: face_recognition's test photos are missing; `make test` "
+            "downloads them (or set HYPERFACE_FACE_PHOTOS)"
+        )
     found = {name: read_rgb(PHOTOS / f"{name}.jpg") for name in [*SAME, OTHER]}
     return {**found, "astronaut": skimage.data.astronaut()}
 
@@ -84,8 +86,9 @@ def test_dlib_matches_one_person_and_separates_another(photos, models):
     """dlib's own pipeline (its shape predictor and chip on YuNet's box) at its published
     Euclidean distance 0.6, on the full photos."""
     names = [*SAME, OTHER, "astronaut"]
-    scores, desc = judge_images([photos[n] for n in names], YuNetDetector(models["yunet"]),
-                                DlibJudge(models["dlib"]))
+    scores, desc = judge_images(
+        [photos[n] for n in names], YuNetDetector(models["yunet"]), DlibJudge(models["dlib"])
+    )
     assert (scores > 0).all()
     decided = judged_same(desc, desc, "l2", DlibJudge.threshold)
     assert decided[:3, :3].all()
@@ -95,8 +98,9 @@ def test_dlib_matches_one_person_and_separates_another(photos, models):
 def test_judge_scores_a_same_person_set_high_and_a_mixed_set_low(crops, models):
     """Identity 0: three photos of one person; identity 1: three different people."""
     names = [*SAME, OTHER, "astronaut", "obama"]
-    scores, desc = judge_images([crops[n] for n in names], YuNetDetector(models["yunet"]),
-                                DlibJudge(models["dlib"]))
+    scores, desc = judge_images(
+        [crops[n] for n in names], YuNetDetector(models["yunet"]), DlibJudge(models["dlib"])
+    )
     table = identity_verdicts(np.array([0, 0, 0, 1, 1, 1]), desc, "l2", DlibJudge.threshold)
     same, mixed = table.set_index("identity").loc[0], table.set_index("identity").loc[1]
     assert (scores > 0).all()
@@ -114,14 +118,19 @@ def test_mobilestylegan_draws_a_face_per_seed_and_index(models):
     faces = Aligner(min_face_prob=0.9, fallback="center_crop").align([a, b])
     assert [f.status for f in faces] == ["ok", "ok"]
     assert all(YuNetDetector(models["yunet"]).detect(x)[2] > 0 for x in (a, b))
-    mean = MobileStyleGANGallery(models["mobilestylegan"], truncation_psi=0.0)  # psi 0: the mean face
+    mean = MobileStyleGANGallery(
+        models["mobilestylegan"], truncation_psi=0.0
+    )  # psi 0: the mean face
     assert np.array_equal(*mean.generate([0, 1], seed=0))
 
 
 def test_a_missing_package_names_what_to_install(monkeypatch, tmp_path):
-    from hyperface import packaged
+    from hyperface.generators import packaged
 
-    monkeypatch.setitem(packaged.PACKAGED, "nowhere",
-                        packaged.PackagedModel("no_such_package", "data", ("x",), "pip install x"))
+    monkeypatch.setitem(
+        packaged.PACKAGED,
+        "nowhere",
+        packaged.PackagedModel("no_such_package", "data", ("x",), "pip install x"),
+    )
     with pytest.raises(FileNotFoundError, match="pip install x"):
         copy_packaged("nowhere", tmp_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperface import manifests
+from hyperface.storage import manifests
 
 from .compare import differing, parquet_content
 from .conftest import (
@@ -30,8 +30,13 @@ from .conftest import (
 pytestmark = pytest.mark.workflow
 
 TARGET = "results/eval/summary.md"
-COMPARED = ["results/references.parquet", "results/dataset.parquet", "results/train/model.safetensors",
-            "results/eval/trained/holdout.parquet", "results/eval/summary.parquet"]
+COMPARED = [
+    "results/references.parquet",
+    "results/dataset.parquet",
+    "results/train/model.safetensors",
+    "results/eval/trained/holdout.parquet",
+    "results/eval/summary.parquet",
+]
 # change -> (new value, whether the packed references lie downstream of it)
 CHANGES = {
     "gallery.truncation_psi": (0.4, True),
@@ -87,14 +92,17 @@ def test_killed_generation_shard_keeps_its_finished_identities(baseline, tmp_pat
     run_snakemake(straight, config, target)
 
     workdir = copy_workdir(baseline, tmp_path / "killed")
-    kill_when(workdir, config, target, "results/partial/generated/shard-00000/*/0000000.parquet", sig)
+    kill_when(
+        workdir, config, target, "results/partial/generated/shard-00000/*/0000000.parquet", sig
+    )
     if sig == signal.SIGKILL:  # snakemake died with the job, without releasing its lock
         run_snakemake(workdir, config, "--unlock")
     run_snakemake(workdir, config, target, "--rerun-incomplete")
 
     log = (workdir / "results/logs/generated/shard-00000.log").read_text()
-    kept, generated = map(int, re.findall(r"kept (\d+) identities already generated, generating (\d+)",
-                                          log)[-1])
+    kept, generated = map(
+        int, re.findall(r"kept (\d+) identities already generated, generating (\d+)", log)[-1]
+    )
     print(f"{sig!r}: the re-run kept {kept} identities and generated {generated}")
     assert kept >= 1 and kept + generated == 4
     assert parquet_content(workdir / target) == parquet_content(straight / target)  # images too
@@ -108,14 +116,24 @@ def test_two_fresh_runs_of_the_demo_config_are_identical(demo_run, tmp_path):
     run_snakemake(second, demo_config())
 
     def outputs(workdir: Path) -> list[str]:
-        return sorted(str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*")
-                      if p.is_file() and p.suffix in (".parquet", ".safetensors", ".png", ".bin", ".onnx", ".md",
-                                                      ".rec", ".idx")
-                      and "plots" not in p.parts)
+        return sorted(
+            str(p.relative_to(workdir))
+            for p in (workdir / "results").rglob("*")
+            if p.is_file()
+            and p.suffix
+            in (".parquet", ".safetensors", ".png", ".bin", ".onnx", ".md", ".rec", ".idx")
+            and "plots" not in p.parts
+        )
 
     assert len(outputs(demo_run)) > 200  # the ImageFolder export's 180 images among them
-    assert {"results/generated/shard-00000.parquet", "results/aligned/shard-00003.parquet",
-            "results/rec/train.rec", "results/rec/train.idx", "results/train/model.safetensors",
-            "results/model/model.onnx", "results/model/MODEL_CARD.md"} <= set(outputs(demo_run))
+    assert {
+        "results/generated/shard-00000.parquet",
+        "results/aligned/shard-00003.parquet",
+        "results/rec/train.rec",
+        "results/rec/train.idx",
+        "results/train/model.safetensors",
+        "results/model/model.onnx",
+        "results/model/MODEL_CARD.md",
+    } <= set(outputs(demo_run))
     assert outputs(demo_run) == outputs(second)
     assert differing(demo_run, second, outputs(demo_run)) == []

@@ -24,20 +24,43 @@ from .conftest import REPO, SNAKEMAKE, micro_config
 
 pytestmark = pytest.mark.slurm
 
-GPU_RULES = {"gallery_shard", "pack", "generate_shard", "align_shard", "train", "evaluate", "leakage"}
+GPU_RULES = {
+    "gallery_shard",
+    "pack",
+    "generate_shard",
+    "align_shard",
+    "train",
+    "evaluate",
+    "leakage",
+}
 CPU_RULES = {"tiny_models", "stats", "judge"}
 LIMITED = ("pack", "train")  # rules with a time limit shorter than their work in this test
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 # about 2 minutes of work each for pack (one core) and train (two gloo ranks: 600 epochs took
 # 375 s beside the cluster): more than one 2-minute attempt can do once SLURM's warning comes
 # (60-90 s into the job), less than the four attempts of 3 retries can
-SLURM_CONFIG = micro_config(**{
-    "packing.iterations": 450_000, "packing.lr_step": 100_000, "packing.checkpoint_every": 20_000,
-    "packing.trace_every": 20_000, "training.backbone": "iresnet50", "training.width": 16,
-    "training.epochs": 250, "training.gpus": 2})
+SLURM_CONFIG = micro_config(
+    **{
+        "packing.iterations": 450_000,
+        "packing.lr_step": 100_000,
+        "packing.checkpoint_every": 20_000,
+        "packing.trace_every": 20_000,
+        "training.backbone": "iresnet50",
+        "training.width": 16,
+        "training.epochs": 250,
+        "training.gpus": 2,
+    }
+)
 # the checkpoint a retry resumes from was written on SLURM's signal, not by the periodic ones
-RESUMED = {"pack": r"resumed from \S+ at iteration (\d+)", "train": r"resumed from \S+ at epoch \d+, step (\d+)"}
-COMPARED = ["results/references.parquet", "results/train/model.safetensors", "results/eval/summary.parquet"]
+RESUMED = {
+    "pack": r"resumed from \S+ at iteration (\d+)",
+    "train": r"resumed from \S+ at epoch \d+, step (\d+)",
+}
+COMPARED = [
+    "results/references.parquet",
+    "results/train/model.safetensors",
+    "results/eval/summary.parquet",
+]
 
 
 def _have_slurm() -> bool:
@@ -49,8 +72,12 @@ def _have_slurm() -> bool:
 def cluster(tmp_path):
     if not _have_slurm():
         if os.environ.get("CI"):
-            pytest.fail("CI must run the SLURM test: install slurm-wlm slurmdbd munge mariadb-server")
-        pytest.skip("no SLURM daemons here (apt-get install slurm-wlm slurmdbd munge mariadb-server)")
+            pytest.fail(
+                "CI must run the SLURM test: install slurm-wlm slurmdbd munge mariadb-server"
+            )
+        pytest.skip(
+            "no SLURM daemons here (apt-get install slurm-wlm slurmdbd munge mariadb-server)"
+        )
     state = tmp_path / "cluster"
     subprocess.run(["timeout", "-k", "10", "300", str(CLUSTER), "start", str(state)], check=True)
     env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}  # configs sit in /etc/slurm
@@ -62,21 +89,41 @@ def cluster(tmp_path):
 
 def snakemake_cmd(workdir, *args: str) -> list[str]:
     (workdir / "config.yaml").write_text(yaml.safe_dump(SLURM_CONFIG, sort_keys=False))
-    return [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
-            str(workdir / "config.yaml"), *args]
+    return [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
 
 
 def sacct_jobs(env: dict) -> dict[str, list[dict[str, str]]]:
     """Rule -> its SLURM jobs in submission order (state, elapsed, allocated resources)."""
     fields = "JobID,Comment,Partition,Account,State,Elapsed,AllocTRES"
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "--starttime=2020-01-01", f"--format={fields}"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "--starttime=2020-01-01", f"--format={fields}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     print(f"sacct -X --format={fields}\n" + out)
     jobs: dict[str, list[dict[str, str]]] = {}
     for line in out.strip().splitlines():
-        row = dict(zip(["id", "comment", "partition", "account", "state", "elapsed", "tres"],
-                       line.split("|"), strict=True))
-        jobs.setdefault(row["comment"].removeprefix("rule_").split("_wildcards_")[0], []).append(row)
+        row = dict(
+            zip(
+                ["id", "comment", "partition", "account", "state", "elapsed", "tres"],
+                line.split("|"),
+                strict=True,
+            )
+        )
+        jobs.setdefault(row["comment"].removeprefix("rule_").split("_wildcards_")[0], []).append(
+            row
+        )
     return jobs
 
 
@@ -89,13 +136,27 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
     # the uninterrupted reference run, on the other core, while the cluster works
     local = tmp_path / "local"
     local.mkdir()
-    straight = subprocess.Popen(snakemake_cmd(local, "--cores", "1", *COMPARED[:2]),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    straight = subprocess.Popen(
+        snakemake_cmd(local, "--cores", "1", *COMPARED[:2]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     workdir = tmp_path / "work"
     workdir.mkdir()
-    cmd = ["timeout", "-k", "30", "2400", *snakemake_cmd(
-        workdir, "--profile", str(REPO / "profiles" / "slurm"),
-        "--workflow-profile", str(REPO / "tests" / "slurm" / "profile"))]
+    cmd = [
+        "timeout",
+        "-k",
+        "30",
+        "2400",
+        *snakemake_cmd(
+            workdir,
+            "--profile",
+            str(REPO / "profiles" / "slurm"),
+            "--workflow-profile",
+            str(REPO / "tests" / "slurm" / "profile"),
+        ),
+    ]
     proc = subprocess.run(cmd, env=cluster, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert straight.wait(timeout=1200) == 0, straight.stderr.read()[-4000:]
@@ -108,9 +169,13 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
     # job under the profile's explicit account
     for rule in GPU_RULES:
         gpus = 2 if rule == "train" else 1
-        assert all(f"gres/gpu={gpus}" in j["tres"] and j["partition"] == "gpu" for j in jobs[rule]), jobs[rule]
+        assert all(
+            f"gres/gpu={gpus}" in j["tres"] and j["partition"] == "gpu" for j in jobs[rule]
+        ), jobs[rule]
     for rule in CPU_RULES:
-        assert all("gres/gpu" not in j["tres"] and j["partition"] == "cpu" for j in jobs[rule]), jobs[rule]
+        assert all("gres/gpu" not in j["tres"] and j["partition"] == "cpu" for j in jobs[rule]), (
+            jobs[rule]
+        )
     assert {j["account"] for js in jobs.values() for j in js} == {"root"}
     # local rules ran on the submitting host, not through the scheduler
     assert not {"gallery", "dataset", "summary", "plots", "packaged_weights"} & set(jobs)
@@ -119,17 +184,22 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
     for rule in LIMITED:
         *stopped, last = jobs[rule]
         # stopped by SLURM's warning signal: the job checkpointed and exited before its limit ...
-        assert stopped and all(j["state"] == "FAILED" and seconds(j["elapsed"]) < 120 for j in stopped), \
-            (rule, jobs[rule])
+        assert stopped and all(
+            j["state"] == "FAILED" and seconds(j["elapsed"]) < 120 for j in stopped
+        ), (rule, jobs[rule])
         assert last["state"] == "COMPLETED", (rule, jobs[rule])
         for job in stopped:  # ... the snakemake inside the job got TERM and waited for the rule
             slurm_log = (workdir / f"logs/slurm/rule_{rule}/{job['id']}.log").read_text()
-            assert "Will exit after finishing currently running jobs" in slurm_log, slurm_log[-2000:]
+            assert "Will exit after finishing currently running jobs" in slurm_log, slurm_log[
+                -2000:
+            ]
         # the last attempt resumed from the state written on the signal (Snakemake deletes the
         # rule log of a failed attempt; SLURM's job logs above are kept)
         log = (workdir / f"results/logs/{rule}.log").read_text()
         position = int(re.findall(RESUMED[rule], log)[-1])
         assert rule != "train" or "training on 2 ranks" in log
         print(f"{rule}: {len(stopped)} attempt(s) stopped by SLURM; the last resumed at {position}")
-        assert (position % SLURM_CONFIG["packing"]["checkpoint_every"] if rule == "pack" else position) > 0
+        assert (
+            position % SLURM_CONFIG["packing"]["checkpoint_every"] if rule == "pack" else position
+        ) > 0
     assert differing(workdir, local, COMPARED[:2]) == []

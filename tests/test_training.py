@@ -7,9 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hyperface import augment, manifests, training
-from hyperface.containers import Encoding, image_cell
-from hyperface.heads import diversity_loss
+from hyperface.recognition import augment, training
+from hyperface.recognition.heads import diversity_loss
+from hyperface.settings import TrainingSettings
+from hyperface.storage import manifests
+from hyperface.storage.containers import Encoding, image_cell
 
 
 def test_augmentations_keep_shape_and_are_seeded():
@@ -20,8 +22,10 @@ def test_augmentations_keep_shape_and_are_seeded():
     assert a.shape == img.shape and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, img)
-    np.testing.assert_array_equal(augment.augment(img, np.random.default_rng(1)), img if
-                                  np.random.default_rng(1).random() >= 0.5 else img[:, ::-1])
+    np.testing.assert_array_equal(
+        augment.augment(img, np.random.default_rng(1)),
+        img if np.random.default_rng(1).random() >= 0.5 else img[:, ::-1],
+    )
 
 
 def test_crop_keeps_the_face_in_place():
@@ -58,13 +62,32 @@ def faces(tmp_path_factory):
             cells.append(image_cell(img, f"{ident:07d}/{k:04d}", Encoding("png")))
             labels.append(ident)
     schema = pa.schema([("label", pa.int64()), ("image", manifests.IMAGE)])
-    manifests.write_manifest(root / "aligned/shard-00000.parquet", {"label": labels, "image": cells}, schema)
-    return root, pd.DataFrame({"container": "aligned/shard-00000.parquet", "row": range(len(labels)),
-                               "label": labels})
+    manifests.write_manifest(
+        root / "aligned/shard-00000.parquet", {"label": labels, "image": cells}, schema
+    )
+    return root, pd.DataFrame(
+        {"container": "aligned/shard-00000.parquet", "row": range(len(labels)), "label": labels}
+    )
 
 
-TRAIN = dict(backbone="iresnet18", width=4, embedding_size=16, epochs=3, batch_size=8, lr=0.05,
-             milestones=[2], crop_prob=0.3, low_res_prob=0.3, photometric_prob=0.3, diversity_weight=0.1)
+def recipe(**settings) -> TrainingSettings:
+    """The schema's training recipe with ``settings`` changed."""
+    return TrainingSettings.from_section(settings)
+
+
+TRAIN = dict(
+    backbone="iresnet18",
+    width=4,
+    embedding_size=16,
+    epochs=3,
+    batch_size=8,
+    lr=0.05,
+    milestones=[2],
+    crop_prob=0.3,
+    low_res_prob=0.3,
+    photometric_prob=0.3,
+    diversity_weight=0.1,
+)
 
 
 class _StopAfter:
@@ -86,17 +109,19 @@ class _StopAfter:
 
 def test_interrupted_training_resumes_to_identical_weights(faces, tmp_path, monkeypatch):
     root, frame = faces
-    straight = training.train(frame, root, tmp_path / "a.safetensors", tmp_path / "a.pt", **TRAIN)
+    straight = training.train(
+        frame, root, tmp_path / "a.safetensors", tmp_path / "a.pt", recipe(**TRAIN)
+    )
     assert len(straight.history) == 3
 
     _StopAfter.polls = 0
     monkeypatch.setattr(training, "StopRequest", _StopAfter)
     with pytest.raises(training.TrainingInterrupted, match="epoch 1, step 2"):
-        training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", **TRAIN)
+        training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", recipe(**TRAIN))
     state = torch.load(tmp_path / "b.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)
     monkeypatch.undo()
-    training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", **TRAIN)
+    training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", recipe(**TRAIN))
     a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
     assert a.keys() == b.keys()
     for key in a:
@@ -105,8 +130,9 @@ def test_interrupted_training_resumes_to_identical_weights(faces, tmp_path, monk
 
 def test_trained_backbone_round_trips(faces, tmp_path):
     root, frame = faces
-    training.train(frame, root, tmp_path / "m.safetensors", tmp_path / "m.pt",
-                   **{**TRAIN, "epochs": 1})
+    training.train(
+        frame, root, tmp_path / "m.safetensors", tmp_path / "m.pt", recipe(**{**TRAIN, "epochs": 1})
+    )
     model = training.load_backbone(tmp_path / "m.safetensors")
     emb, norm = model(torch.zeros(1, 3, 112, 112))
     assert emb.shape == (1, 16)
@@ -121,9 +147,19 @@ def test_two_ranks_train_the_model_one_process_trains(faces, tmp_path):
     """Same global batch, 2 gloo ranks vs 1 process: BatchNorm and AdaFace statistics over both
     ranks' halves, gradients averaged - the same training up to float summation order."""
     root, frame = faces
-    training.train(frame, root, tmp_path / "init.safetensors", tmp_path / "init.pt", **{**RANKS, "epochs": 0})
-    one = training.train(frame, root, tmp_path / "one.safetensors", tmp_path / "one.pt", **RANKS)
-    two = training.train(frame, root, tmp_path / "two.safetensors", tmp_path / "two.pt", gpus=2, **RANKS)
+    training.train(
+        frame,
+        root,
+        tmp_path / "init.safetensors",
+        tmp_path / "init.pt",
+        recipe(**{**RANKS, "epochs": 0}),
+    )
+    one = training.train(
+        frame, root, tmp_path / "one.safetensors", tmp_path / "one.pt", recipe(**RANKS)
+    )
+    two = training.train(
+        frame, root, tmp_path / "two.safetensors", tmp_path / "two.pt", recipe(**RANKS, gpus=2)
+    )
     init, a, b = (load_file(tmp_path / f"{n}.safetensors") for n in ("init", "one", "two"))
     assert a.keys() == b.keys()
     # the difference between the two models relative to how far training moved the weights
@@ -131,7 +167,9 @@ def test_two_ranks_train_the_model_one_process_trains(faces, tmp_path):
     apart = _weights_apart(init, a, b)
     print(f"2 ranks vs 1 process: difference {apart:.1e} of how far training moved the model")
     assert apart < 1e-3
-    np.testing.assert_allclose(one.history["loss"], two.history["loss"], rtol=1e-5)  # measured: 1.4e-6
+    np.testing.assert_allclose(
+        one.history["loss"], two.history["loss"], rtol=1e-5
+    )  # measured: 1.4e-6
     assert two.history["images"].tolist() == one.history["images"].tolist() == [24, 24]
 
 
@@ -146,19 +184,37 @@ def test_centres_split_across_two_ranks_train_the_one_process_model(faces, tmp_p
     """PartialFC: each rank holds half the class centres and scores every rank's embeddings
     against them; the model and the loss are the unsplit one-process training's."""
     root, frame = faces
-    training.train(frame, root, tmp_path / "init.safetensors", tmp_path / "init.pt", **{**RANKS, "epochs": 0})
-    one = training.train(frame, root, tmp_path / "one.safetensors", tmp_path / "one.pt", **RANKS)
-    split = training.train(frame, root, tmp_path / "split.safetensors", tmp_path / "split.pt", gpus=2,
-                           partial_fc=True, **RANKS)
+    training.train(
+        frame,
+        root,
+        tmp_path / "init.safetensors",
+        tmp_path / "init.pt",
+        recipe(**{**RANKS, "epochs": 0}),
+    )
+    one = training.train(
+        frame, root, tmp_path / "one.safetensors", tmp_path / "one.pt", recipe(**RANKS)
+    )
+    split = training.train(
+        frame,
+        root,
+        tmp_path / "split.safetensors",
+        tmp_path / "split.pt",
+        recipe(**RANKS, gpus=2, partial_fc=True),
+    )
     init, a, b = (load_file(tmp_path / f"{n}.safetensors") for n in ("init", "one", "split"))
     apart = _weights_apart(init, a, b)
-    print(f"centres split over 2 ranks vs 1 process: difference {apart:.1e} of how far training moved the model")
+    print(
+        f"centres split over 2 ranks vs 1 process: difference {apart:.1e} of how far training "
+        f"moved the model"
+    )
     assert apart < 1e-3
     np.testing.assert_allclose(one.history["loss"], split.history["loss"], rtol=1e-5)
     # the checkpoint holds every centre (and its momentum) in class order, as one process's does
     states = [torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "split")]
     assert states[0]["head"]["kernel"].shape == states[1]["head"]["kernel"].shape == (16, 4)
-    torch.testing.assert_close(states[0]["head"]["kernel"], states[1]["head"]["kernel"], rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(
+        states[0]["head"]["kernel"], states[1]["head"]["kernel"], rtol=1e-3, atol=1e-5
+    )
 
 
 def test_split_centres_resume_from_their_checkpoint_bit_for_bit(faces, tmp_path):
@@ -166,23 +222,37 @@ def test_split_centres_resume_from_their_checkpoint_bit_for_bit(faces, tmp_path)
     checkpoint (gathered centres and momentum, sliced again), equals 2 epochs straight."""
     root, frame = faces
     settings = {**RANKS, "partial_fc": True, "sample_rate": 0.5}
-    training.train(frame, root, tmp_path / "a.safetensors", tmp_path / "a.pt", gpus=2, **settings)
-    training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", gpus=2, **{**settings, "epochs": 1})
-    training.train(frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", gpus=2, **settings)
+    training.train(
+        frame, root, tmp_path / "a.safetensors", tmp_path / "a.pt", recipe(**settings, gpus=2)
+    )
+    training.train(
+        frame,
+        root,
+        tmp_path / "b.safetensors",
+        tmp_path / "b.pt",
+        recipe(**{**settings, "epochs": 1, "gpus": 2}),
+    )
+    training.train(
+        frame, root, tmp_path / "b.safetensors", tmp_path / "b.pt", recipe(**settings, gpus=2)
+    )
     a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
 def test_negative_sampling_keeps_the_batch_classes():
-    from hyperface.heads import build_head
-    from hyperface.partial_fc import PartialFC, shard_bounds
+    from hyperface.recognition.heads import build_head
+    from hyperface.recognition.partial_fc import PartialFC, shard_bounds
 
     assert [shard_bounds(10, r, 3) for r in range(3)] == [(0, 3), (3, 6), (6, 10)]
-    sharded = PartialFC(build_head("arcface", 8, 100), 100, rank=1, world=2, sample_rate=0.1, seed=0)
+    sharded = PartialFC(
+        build_head("arcface", 8, 100), 100, rank=1, world=2, sample_rate=0.1, seed=0
+    )
     labels = torch.tensor([3, 51, 51, 77, 99])
     columns = sharded.sample(labels)
-    assert len(columns) == 5 and {1, 27, 49} <= set(columns.tolist())  # 51, 77, 99 held here as 1, 27, 49
+    assert len(columns) == 5 and {1, 27, 49} <= set(
+        columns.tolist()
+    )  # 51, 77, 99 held here as 1, 27, 49
     assert torch.equal(columns, sharded.sample(labels))  # drawn from (seed, epoch, step, rank)
     sharded.step_key = (0, 1)
     assert not torch.equal(columns, sharded.sample(labels))
@@ -199,12 +269,25 @@ def test_two_ranks_resume_after_a_kill(faces, tmp_path):
     root, frame = faces
     settings = {**RANKS, "epochs": 8}
     frame.to_parquet(tmp_path / "frame.parquet")
-    code = ("import sys, pandas as pd; from hyperface import training; "
-            f"training.train(pd.read_parquet(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], gpus=2, **{settings!r})")
+    code = (
+        "import sys, pandas as pd; from hyperface.recognition import training; "
+        f"training.train(pd.read_parquet(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], "
+        f"training.TrainingSettings.from_section({settings!r}, gpus=2))"
+    )
     ckpt = tmp_path / "killed.pt"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "frame.parquet"), str(root),
-                             str(tmp_path / "killed.safetensors"), str(ckpt)], start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(training.Path(training.__file__).parents[1])})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "frame.parquet"),
+            str(root),
+            str(tmp_path / "killed.safetensors"),
+            str(ckpt),
+        ],
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(training.Path(training.__file__).parents[2])},
+    )
     deadline = time.monotonic() + 300
     while not ckpt.exists():  # the first epoch's checkpoint: the ranks are training the second
         assert proc.poll() is None and time.monotonic() < deadline
@@ -215,18 +298,27 @@ def test_two_ranks_resume_after_a_kill(faces, tmp_path):
     assert 1 <= state["epoch"] < settings["epochs"]
     assert not (tmp_path / "killed.safetensors").exists()
 
-    resumed = training.train(frame, root, tmp_path / "killed.safetensors", ckpt, gpus=2, **settings)
-    straight = training.train(frame, root, tmp_path / "straight.safetensors", tmp_path / "straight.pt",
-                              gpus=2, **settings)
+    resumed = training.train(
+        frame, root, tmp_path / "killed.safetensors", ckpt, recipe(**settings, gpus=2)
+    )
+    straight = training.train(
+        frame,
+        root,
+        tmp_path / "straight.safetensors",
+        tmp_path / "straight.pt",
+        recipe(**settings, gpus=2),
+    )
     a, b = load_file(tmp_path / "killed.safetensors"), load_file(tmp_path / "straight.safetensors")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
-    pd.testing.assert_frame_equal(resumed.history.drop(columns=["seconds", "images_per_s"]),
-                                  straight.history.drop(columns=["seconds", "images_per_s"]))
+    pd.testing.assert_frame_equal(
+        resumed.history.drop(columns=["seconds", "images_per_s"]),
+        straight.history.drop(columns=["seconds", "images_per_s"]),
+    )
 
 
 def test_too_few_images_to_train_is_a_clear_error(tmp_path):
     """One image left after the filters (e.g. leakage.exclude): BatchNorm cannot train on it."""
     frame = pd.DataFrame({"container": ["aligned/shard-00000.parquet"], "row": [0], "label": [0]})
     with pytest.raises(ValueError, match="1 image.*at least 2"):
-        training.train(frame, tmp_path, tmp_path / "w.safetensors", tmp_path / "c.pt")
+        training.train(frame, tmp_path, tmp_path / "w.safetensors", tmp_path / "c.pt", recipe())

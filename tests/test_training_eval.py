@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy.interpolate import BSpline
 
-from hyperface import evaluation
-from hyperface.containers import Encoding
-from hyperface.heads import AdaFace, build_head
-from hyperface.iresnet import build_backbone
+from hyperface.recognition import evaluation
+from hyperface.recognition.heads import AdaFace, build_head
+from hyperface.recognition.iresnet import build_backbone
+from hyperface.storage.containers import Encoding, encode
 
 
 def test_adaface_logits_match_hand_computation():
@@ -24,7 +24,7 @@ def test_adaface_logits_match_hand_computation():
     labels = torch.tensor([0, 1])
     logits = head(emb, norms, labels)
     # by hand: EMA of batch mean/std from (20, 100) with t_alpha = 0.01
-    mean = 0.99 * 20 + 0.01 * 20.0            # batch mean of (10, 30) is 20
+    mean = 0.99 * 20 + 0.01 * 20.0  # batch mean of (10, 30) is 20
     std = 0.99 * 100 + 0.01 * math.sqrt(200)  # unbiased std of (10, 30)
     expected = np.zeros((2, 2))
     for i, (angle, norm, label) in enumerate([(a, 10.0, 0), (b, 30.0, 1)]):
@@ -74,7 +74,9 @@ def _insightface_reference(distance, issame, n_folds=10):
         def val_far(t, idx):
             pred = np.less(distance[idx], t)
             same, diff = issame[idx], ~issame[idx]
-            return float(np.sum(pred & same)) / float(np.sum(same)), float(np.sum(pred & diff)) / float(np.sum(diff))
+            return float(np.sum(pred & same)) / float(np.sum(same)), float(
+                np.sum(pred & diff)
+            ) / float(np.sum(diff))
 
         grid = np.arange(0, 4, 0.01)
         best = grid[np.argmax([accuracy(t, train) for t in grid])]
@@ -145,7 +147,7 @@ def test_bin_round_trip(tmp_path):
     images = [np.full((112, 112, 3), v, np.uint8) for v in (0, 50, 100, 150, 200, 250)]
     path = tmp_path / "x.bin"
     jpeg = Encoding("jpeg", 95)
-    evaluation.write_bin(path, [jpeg.encode(im) for im in images], [True, False, True])
+    evaluation.write_bin(path, [encode(im, jpeg) for im in images], [True, False, True])
     bins, issame = evaluation.read_bin(path)
     assert issame.tolist() == [True, False, True]
     decoded = evaluation.decode_images(bins)
@@ -180,7 +182,9 @@ def test_holdout_pairs_are_balanced_and_valid():
     ident = np.random.default_rng(1).permutation(np.repeat(np.arange(100), 64))
     pairs, same = evaluation.holdout_pairs(ident, np.random.default_rng(0), max_pairs=6000)
     assert same.sum() == 3000 and (~same).sum() == 3000
-    assert np.all((ident[pairs[:, 0]] == ident[pairs[:, 1]]) == same) and np.all(pairs[:, 0] < pairs[:, 1])
+    assert np.all((ident[pairs[:, 0]] == ident[pairs[:, 1]]) == same) and np.all(
+        pairs[:, 0] < pairs[:, 1]
+    )
     assert len({tuple(p) for p in pairs.tolist()}) == 6000  # distinct
     assert len(np.unique(ident[pairs[same, 0]])) > 90  # spread over the identities
 
@@ -192,14 +196,19 @@ def test_class_centres_start_on_the_unit_sphere(name):
 
 
 def test_weight_decay_groups_as_adaface():
-    from hyperface.training import _param_groups
+    from hyperface.recognition.training import _param_groups
 
     model = build_backbone("iresnet18", width=8, embedding_size=16)
     head = build_head("adaface", 16, 10)
     decay, no_decay = _param_groups([model, head], 5e-4)
     assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
-    bn = {id(p) for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-          for p in m.parameters(recurse=False) if p.requires_grad}  # the features' scale is frozen
+    bn = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        for p in m.parameters(recurse=False)
+        if p.requires_grad
+    }  # the features' scale is frozen
     prelu = [p for m in model.modules() if isinstance(m, torch.nn.PReLU) for p in m.parameters()]
     assert {id(p) for p in no_decay["params"]} == bn
     decayed = {id(p) for p in decay["params"]}
@@ -212,8 +221,8 @@ def test_onnx_export_equals_the_weights_and_loads_as_an_insightface_recogniser(t
     import insightface
     import onnx
 
-    from hyperface.images import to_network
-    from hyperface.onnx_export import export_onnx
+    from hyperface.recognition.onnx_export import export_onnx
+    from hyperface.storage.images import to_network
 
     model = build_backbone("iresnet18", width=8, embedding_size=32).eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode matters
@@ -225,7 +234,9 @@ def test_onnx_export_equals_the_weights_and_loads_as_an_insightface_recogniser(t
     difference = export_onnx(model, path, {"backbone": "iresnet18"})
     assert difference < 1e-4
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert "RGB" in props["input"] and "127.5" in props["input"] and props["backbone"] == "iresnet18"
+    assert (
+        "RGB" in props["input"] and "127.5" in props["input"] and props["backbone"] == "iresnet18"
+    )
 
     recogniser = insightface.model_zoo.get_model(str(path))
     assert type(recogniser).__name__ == "ArcFaceONNX" and recogniser.input_mean == 127.5
@@ -233,4 +244,6 @@ def test_onnx_export_equals_the_weights_and_loads_as_an_insightface_recogniser(t
     feature = recogniser.get_feat(np.ascontiguousarray(rgb[:, :, ::-1]))  # insightface takes BGR
     with torch.no_grad():
         unit, norm = model(to_network([rgb]))
-    np.testing.assert_allclose(feature, (unit * norm).numpy(), rtol=0, atol=1e-4 * float(norm.max()))
+    np.testing.assert_allclose(
+        feature, (unit * norm).numpy(), rtol=0, atol=1e-4 * float(norm.max())
+    )

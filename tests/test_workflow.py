@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from hyperface import manifests, recordio
-from hyperface.containers import Container
+from hyperface.storage import manifests, recordio
+from hyperface.storage.containers import Container
 
 from .conftest import (
     REPO,
@@ -28,21 +28,49 @@ pytestmark = pytest.mark.workflow
 
 def small_config(**overrides) -> dict:
     """The demo config, smaller: the whole DAG in about a minute and a half on 2 cores."""
-    base = {"gallery.size": 16, "gallery.shard_size": 8, "gallery.steps": 2, "packing.n_identities": 12,
-            "packing.iterations": 60, "packing.lr_step": 20, "packing.checkpoint_every": 20,
-            "generation.images_per_identity": 3, "generation.identities_per_shard": 4,
-            "generation.steps": 2, "evaluation.holdout_identities": 4, "training.epochs": 1,
-            "training.milestones": []}
+    base = {
+        "gallery.size": 16,
+        "gallery.shard_size": 8,
+        "gallery.steps": 2,
+        "packing.n_identities": 12,
+        "packing.iterations": 60,
+        "packing.lr_step": 20,
+        "packing.checkpoint_every": 20,
+        "generation.images_per_identity": 3,
+        "generation.identities_per_shard": 4,
+        "generation.steps": 2,
+        "evaluation.holdout_identities": 4,
+        "training.epochs": 1,
+        "training.milestones": [],
+    }
     return demo_config(**{**base, **overrides})
 
 
 def test_dry_run_plans_the_whole_dag(tmp_path):
     jobs = planned_jobs(run_snakemake(tmp_path, demo_config(), "-n"))
-    assert jobs == {"tiny_models": 1, "gallery_shard": 2, "gallery": 1, "pack": 1, "generate_shard": 4,
-                    "align_shard": 4, "dataset": 1, "holdout_bin": 1, "train": 1, "evaluate": 1,
-                    "summary": 1, "stats": 1, "leakage": 1, "export_imagefolder": 1, "export_rec": 1,
-                    "plots": 1, "dataset_card": 1, "export_model": 1, "all": 1,
-                    "packaged_weights": 4, "judge": 1}  # the real models' files, out of their packages
+    assert jobs == {
+        "tiny_models": 1,
+        "gallery_shard": 2,
+        "gallery": 1,
+        "pack": 1,
+        "generate_shard": 4,
+        "align_shard": 4,
+        "dataset": 1,
+        "holdout_bin": 1,
+        "train": 1,
+        "evaluate": 1,
+        "summary": 1,
+        "stats": 1,
+        "leakage": 1,
+        "export_imagefolder": 1,
+        "export_rec": 1,
+        "plots": 1,
+        "dataset_card": 1,
+        "export_model": 1,
+        "all": 1,
+        "packaged_weights": 4,
+        "judge": 1,
+    }  # the real models' files, out of their packages
 
 
 @pytest.mark.parametrize("profile", [None, "slurm"])
@@ -55,13 +83,25 @@ def test_paper_scale_dry_run_without_weights(tmp_path, profile):
     seconds = time.perf_counter() - t0
     jobs = planned_jobs(proc)
     total = sum(jobs.values())
-    print(f"50,000 identities x {config['generation']['images_per_identity']} images, profile {profile}: "
-          f"{total} jobs, planned in {seconds:.1f} s")
-    assert jobs["generate_shard"] == jobs["align_shard"] == 50_000 // config["generation"]["identities_per_shard"]
-    assert set(jobs) >= {"gallery_shard", "pack", "train", "evaluate", "summary"} and "tiny_models" not in jobs
+    print(
+        f"50,000 identities x {config['generation']['images_per_identity']} images, profile "
+        f"{profile}: "
+        f"{total} jobs, planned in {seconds:.1f} s"
+    )
+    assert (
+        jobs["generate_shard"]
+        == jobs["align_shard"]
+        == 50_000 // config["generation"]["identities_per_shard"]
+    )
+    assert (
+        set(jobs) >= {"gallery_shard", "pack", "train", "evaluate", "summary"}
+        and "tiny_models" not in jobs
+    )
     assert jobs["evaluate"] == 5
     assert total <= 400
-    assert "not found" in proc.stdout + proc.stderr  # the missing real weights are reported, not fatal to the plan
+    assert (
+        "not found" in proc.stdout + proc.stderr
+    )  # the missing real weights are reported, not fatal to the plan
 
 
 def test_large_overlay_plans_300k_identities_in_a_few_hundred_jobs(tmp_path):
@@ -130,15 +170,28 @@ def test_full_run_ends_with_the_summary(finished):
 
 
 def test_every_output_names_its_provenance(finished):
-    from hyperface.lineage import provenance
+    from hyperface.storage.lineage import provenance
 
     tree = "\n".join(provenance("results/eval/summary.parquet", workdir=finished))
     print(tree)
-    for stage in ["[summary]", "[evaluate]", "[train]", "[dataset]", "[align_shard]", "[generate_shard]",
-                  "[pack]", "[gallery]", "[gallery_shard]"]:
+    for stage in [
+        "[summary]",
+        "[evaluate]",
+        "[train]",
+        "[dataset]",
+        "[align_shard]",
+        "[generate_shard]",
+        "[pack]",
+        "[gallery]",
+        "[gallery_shard]",
+    ]:
         assert stage in tree
-    for model in ["packaged/sface (fingerprint", "packaged/mobilestylegan (fingerprint",
-                  "arc2face/encoder (fingerprint", "holdout.bin (fingerprint"]:
+    for model in [
+        "packaged/sface (fingerprint",
+        "packaged/mobilestylegan (fingerprint",
+        "arc2face/encoder (fingerprint",
+        "holdout.bin (fingerprint",
+    ]:
         assert model in tree
 
 
@@ -155,8 +208,12 @@ def test_the_model_is_exported_with_its_card_and_evaluates_as_a_baseline(finishe
     summary = pd.read_parquet(work / "results/eval/summary.parquet").set_index("model")
     assert list(summary.index) == ["trained", "exported"]
     for column in ["accuracy", "std", "val", "far"]:
-        assert summary.loc["exported", column] == pytest.approx(summary.loc["trained", column], abs=1e-9)
-    folds = [pd.read_parquet(work / f"results/eval/{m}/holdout.parquet") for m in ("trained", "exported")]
+        assert summary.loc["exported", column] == pytest.approx(
+            summary.loc["trained", column], abs=1e-9
+        )
+    folds = [
+        pd.read_parquet(work / f"results/eval/{m}/holdout.parquet") for m in ("trained", "exported")
+    ]
     np.testing.assert_allclose(folds[0]["threshold"], folds[1]["threshold"])
 
 
@@ -168,7 +225,9 @@ def test_the_dataset_comes_with_its_card(finished):
     assert manifests.read_meta(finished / "results/dataset.parquet")["lineage"] in card
     assert "| kept |" in card and "| holdout |" in card
     assert "The 16 synthetic images closest to a reference face have cosine" in card
-    assert card.count("Tiny random model (CPU demo)") == 2 and "| MTCNN |" in card  # Arc2Face, SD 1.5
+    assert (
+        card.count("Tiny random model (CPU demo)") == 2 and "| MTCNN |" in card
+    )  # Arc2Face, SD 1.5
     assert "| MobileStyleGAN" in card and "| SFace" in card and "| dlib" in card
     assert "## Independent judge" in card and "| gallery faces found by YuNet |" in card
 
@@ -178,25 +237,36 @@ def test_the_demo_gallery_holds_real_faces_and_the_judge_says_so(finished):
     the judge looked at every identity (fewer than its sample) and every image."""
     gallery = manifests.read_manifest(finished / "results/stats/judge_gallery.parquet")
     assert len(gallery) == DEMO["gallery"]["size"]
-    assert (gallery["face_prob"] >= 0.9).mean() >= 0.95 and (gallery["face_score"] > 0).mean() >= 0.95
+    assert (gallery["face_prob"] >= 0.9).mean() >= 0.95 and (
+        gallery["face_score"] > 0
+    ).mean() >= 0.95
     identities = manifests.read_manifest(finished / "results/stats/judge_identities.parquet")
-    assert list(identities["identity"]) == list(range(N_ID)) and (identities["images"] == N_IMG).all()
+    assert (
+        list(identities["identity"]) == list(range(N_ID)) and (identities["images"] == N_IMG).all()
+    )
     images = manifests.read_manifest(finished / "results/stats/judge_images.parquet")
     assert len(images) == N_ID * N_IMG
     # the tiny Arc2Face draws textures: the judge finds (almost) no faces there, as it should
     assert (images["face_score"] > 0).mean() < 0.5
-    assert manifests.read_meta(finished / "results/stats/judge_identities.parquet")["judge"]["backend"] == "dlib"
+    assert (
+        manifests.read_meta(finished / "results/stats/judge_identities.parquet")["judge"]["backend"]
+        == "dlib"
+    )
 
 
 def test_statistics_and_filter_counts_add_up(finished):
-    counts = pd.read_parquet(finished / "results/stats/filter_counts.parquet").set_index("reason")["images"]
+    counts = pd.read_parquet(finished / "results/stats/filter_counts.parquet").set_index("reason")[
+        "images"
+    ]
     assert counts["generated"] == N_ID * N_IMG
     assert counts.drop("generated").sum() == counts["generated"]  # kept + removed per reason
     assert counts["kept"] == len(manifests.read_manifest(finished / "results/dataset.parquet"))
     assert counts["holdout"] == (N_ID - N_TRAIN) * N_IMG
     identities = pd.read_parquet(finished / "results/stats/identities.parquet")
     assert identities["identity"].tolist() == list(range(N_ID))
-    assert identities["images"].eq(N_IMG).all() and identities["intra_cos_mean"].between(-1, 1).all()
+    assert (
+        identities["images"].eq(N_IMG).all() and identities["intra_cos_mean"].between(-1, 1).all()
+    )
     similarity = pd.read_parquet(finished / "results/stats/similarity.parquet")
     per_kind = similarity.groupby("kind")["count"].sum()
     assert per_kind["intra_images"] == N_ID * N_IMG * (N_IMG - 1) // 2
@@ -223,11 +293,15 @@ def test_images_live_in_one_container_per_shard(finished, tmp_path):
     assert isinstance(hf.features["image"], datasets.Image) and len(hf) == N_IMG * 10
     ours = Container(shard)
     for row in (0, 7, len(hf) - 1):
-        np.testing.assert_array_equal(np.asarray(hf[row]["image"].convert("RGB")), ours.images([row])[0])
+        np.testing.assert_array_equal(
+            np.asarray(hf[row]["image"].convert("RGB")), ours.images([row])[0]
+        )
     data, name = ours.cells([0])[0]
     assert (finished / "results/imagefolder" / name).read_bytes() == data
     # the .rec export, read as arcface_torch reads it: record 0 says where the images end
-    frame = manifests.read_manifest(finished / "results/dataset.parquet", ["label", "container", "row"])
+    frame = manifests.read_manifest(
+        finished / "results/dataset.parquet", ["label", "container", "row"]
+    )
     frame = frame.sort_values("label", kind="stable").reset_index(drop=True)
     index = recordio.read_index(finished / "results/rec/train.idx")
     with open(finished / "results/rec/train.rec", "rb") as f:
@@ -237,7 +311,9 @@ def test_images_live_in_one_container_per_shard(finished, tmp_path):
             label, _, data = recordio.unpack(recordio.read_record(f, index[key]))
             row = frame.iloc[key - 1]
             assert label == row["label"]
-            assert data == Container(finished / "results" / row["container"]).encoded([row["row"]])[0]
+            assert (
+                data == Container(finished / "results" / row["container"]).encoded([row["row"]])[0]
+            )
     assert (finished / "results/rec/property").read_text() == f"{N_TRAIN},112,112\n"
 
 
@@ -262,9 +338,24 @@ def test_nothing_changed_plans_nothing(finished):
 
 def test_changing_beta_reruns_generation_and_what_follows(finished):
     jobs = planned_jobs(run_snakemake(finished, demo_config(**{"generation.beta": 0.05}), "-n"))
-    assert set(jobs) == {"generate_shard", "align_shard", "dataset", "holdout_bin", "train", "evaluate",
-                         "summary", "stats", "leakage", "export_imagefolder", "export_rec", "plots",
-                         "dataset_card", "export_model", "judge", "all"}
+    assert set(jobs) == {
+        "generate_shard",
+        "align_shard",
+        "dataset",
+        "holdout_bin",
+        "train",
+        "evaluate",
+        "summary",
+        "stats",
+        "leakage",
+        "export_imagefolder",
+        "export_rec",
+        "plots",
+        "dataset_card",
+        "export_model",
+        "judge",
+        "all",
+    }
     assert jobs["generate_shard"] == 4
 
 
@@ -282,12 +373,23 @@ def test_changing_the_judge_reruns_its_verdict_as_a_fresh_one(finished, tmp_path
     run_snakemake(work, config)
     monkeypatch.chdir(work)
     fresh = {part: tmp_path / f"{part}.parquet" for part in ("images", "identities", "gallery")}
-    judge(sorted(f"results/aligned/{p.name}" for p in Path("results/aligned").glob("shard-*.parquet")),
-          sorted(f"results/gallery/{p.name}" for p in Path("results/gallery").glob("shard-*.parquet")),
-          "results", out_images=fresh["images"], out_identities=fresh["identities"],
-          out_gallery=fresh["gallery"], settings=config["quality"]["judge"])
+    judge(
+        sorted(
+            f"results/aligned/{p.name}" for p in Path("results/aligned").glob("shard-*.parquet")
+        ),
+        sorted(
+            f"results/gallery/{p.name}" for p in Path("results/gallery").glob("shard-*.parquet")
+        ),
+        "results",
+        out_images=fresh["images"],
+        out_identities=fresh["identities"],
+        out_gallery=fresh["gallery"],
+        settings=config["quality"]["judge"],
+    )
     for part, path in fresh.items():
-        assert parquet_content(work / f"results/stats/judge_{part}.parquet") == parquet_content(path), part
+        assert parquet_content(work / f"results/stats/judge_{part}.parquet") == parquet_content(
+            path
+        ), part
     assert len(manifests.read_manifest(path)) == 10  # gallery faces checked
     assert len(manifests.read_manifest(fresh["identities"])) == 10
 
@@ -304,11 +406,15 @@ def test_identity_images_do_not_depend_on_sharding(finished, tmp_path):
     config = demo_config(**{"generation.identities_per_shard": 7})
     run_snakemake(workdir, config, "results/generated/shard-00001.parquet")
     before = manifests.read_manifest(finished / "results/generated/shard-00000.parquet")
-    before = pd.concat([before, manifests.read_manifest(finished / "results/generated/shard-00001.parquet")])
+    before = pd.concat(
+        [before, manifests.read_manifest(finished / "results/generated/shard-00001.parquet")]
+    )
     after = manifests.read_manifest(workdir / "results/generated/shard-00001.parquet")
     assert sorted(after["identity"].unique()) == list(range(7, 14))
     for _, row in after.iterrows():  # identities 7-9 moved from shard 0 to shard 1
-        old = before[(before["identity"] == row["identity"]) & (before["sample"] == row["sample"])].iloc[0]
+        old = before[
+            (before["identity"] == row["identity"]) & (before["sample"] == row["sample"])
+        ].iloc[0]
         assert old["image"] == row["image"]  # the encoded bytes and the name
         np.testing.assert_array_equal(old["condition"], row["condition"])
 
@@ -319,9 +425,18 @@ def test_report_holds_every_plot_and_table(finished, tmp_path):
     run_snakemake(finished, demo_config(), "--report", str(tmp_path / "report.zip"))
     with zipfile.ZipFile(tmp_path / "report.zip") as zf:
         sizes = {Path(info.filename).name: info.file_size for info in zf.infolist()}
-    expected = ["packing_trace.png", "nn_histogram.png", "samples_raw.png", "samples_aligned.png",
-                "similarity.png", "filter_counts.png", "pose.png", "training.png", "benchmarks.html",
-                "report.html"]
+    expected = [
+        "packing_trace.png",
+        "nn_histogram.png",
+        "samples_raw.png",
+        "samples_aligned.png",
+        "similarity.png",
+        "filter_counts.png",
+        "pose.png",
+        "training.png",
+        "benchmarks.html",
+        "report.html",
+    ]
     for name in expected:
         assert sizes.get(name, 0) > 0, f"{name} missing or empty in report.zip"
 
@@ -329,6 +444,10 @@ def test_report_holds_every_plot_and_table(finished, tmp_path):
 def test_summary_lists_every_output(finished):
     proc = run_snakemake(finished, demo_config(), "--summary")
     out = proc.stdout
-    for path in ["results/references.parquet", "results/dataset.parquet", "results/eval/summary.md",
-                 "results/plots/packing_trace.png"]:
+    for path in [
+        "results/references.parquet",
+        "results/dataset.parquet",
+        "results/eval/summary.md",
+        "results/plots/packing_trace.png",
+    ]:
         assert path in out

@@ -6,57 +6,99 @@ Every message names the key(s) at fault, so a bad config fails before any job ru
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from hyperface.settings import Settings
 
 TINY_ROOT = "resources/tiny"  # the demo's tiny random models (the tiny_models rule writes them)
 
 
-def config_errors(config: dict[str, Any]) -> list[str]:
+def config_errors(settings: Settings) -> list[str]:
+    """Every cross-key problem of a config, one message each."""
+    return [
+        *packing_errors(settings),
+        *evaluation_errors(settings),
+        *training_errors(settings),
+        *model_errors(settings),
+    ]
+
+
+def packing_errors(settings: Settings) -> list[str]:
     errors = []
-    gallery, packing = config["gallery"], config["packing"]
-    generation, evaluation = config["generation"], config["evaluation"]
-    n_id = packing["n_identities"]
-    if packing["init"] == "gallery" and gallery["size"] < n_id:
-        errors.append(f"packing.n_identities ({n_id}) exceeds gallery.size ({gallery['size']}); "
-                      "packing.init: gallery starts each identity from a gallery face")
-    if packing["batch_size"] is not None and packing["batch_size"] > n_id:
-        errors.append(f"packing.batch_size ({packing['batch_size']}) exceeds packing.n_identities ({n_id})")
-    holdout = evaluation["holdout_identities"]
-    if holdout and not 2 <= holdout < n_id:
-        errors.append(f"evaluation.holdout_identities ({holdout}) must be 0, or at least 2 and less "
-                      f"than packing.n_identities ({n_id})")
-    if holdout and generation["images_per_identity"] < 2:
-        errors.append("evaluation.holdout_identities needs generation.images_per_identity >= 2 "
-                      "to form genuine pairs")
-    if holdout and "holdout" in evaluation["benchmarks"]:
-        errors.append("evaluation.benchmarks: the name 'holdout' is reserved for the held-out "
-                      "identities benchmark")
-    if generation["resolution"] % 8:
-        errors.append(f"generation.resolution ({generation['resolution']}) must be a multiple of 8")
-    training = config["training"]
-    if training["batch_size"] % training.get("gpus", 1):
-        errors.append(f"training.batch_size ({training['batch_size']}) must be a multiple of training.gpus "
-                      f"({training['gpus']}): each rank takes an equal part of every batch")
-    if training.get("partial_fc") and training["diversity_weight"]:
-        errors.append("training.diversity_weight needs every class centre on each rank: set it to 0 "
-                      "or training.partial_fc to false")
-    if training.get("sample_rate", 1.0) < 1.0 and not training.get("partial_fc"):
-        errors.append("training.sample_rate applies to training.partial_fc: set training.partial_fc: true")
-    errors += model_errors(config)
+    gallery, packing = settings.gallery, settings.packing
+    n_id = packing.n_identities
+    if packing.init == "gallery" and gallery.size < n_id:
+        errors.append(
+            f"packing.n_identities ({n_id}) exceeds gallery.size ({gallery.size}); "
+            "packing.init: gallery starts each identity from a gallery face"
+        )
+    if packing.batch_size is not None and packing.batch_size > n_id:
+        errors.append(
+            f"packing.batch_size ({packing.batch_size}) exceeds packing.n_identities ({n_id})"
+        )
+    if settings.generation.resolution % 8:
+        errors.append(
+            f"generation.resolution ({settings.generation.resolution}) must be a multiple of 8"
+        )
     return errors
 
 
-def model_errors(config: dict[str, Any]) -> list[str]:
+def evaluation_errors(settings: Settings) -> list[str]:
+    errors = []
+    evaluation, n_id = settings.evaluation, settings.packing.n_identities
+    holdout = evaluation.holdout_identities
+    if holdout and not 2 <= holdout < n_id:
+        errors.append(
+            f"evaluation.holdout_identities ({holdout}) must be 0, or at least 2 and less "
+            f"than packing.n_identities ({n_id})"
+        )
+    if holdout and settings.generation.images_per_identity < 2:
+        errors.append(
+            "evaluation.holdout_identities needs generation.images_per_identity >= 2 "
+            "to form genuine pairs"
+        )
+    if holdout and "holdout" in evaluation.benchmarks:
+        errors.append(
+            "evaluation.benchmarks: the name 'holdout' is reserved for the held-out "
+            "identities benchmark"
+        )
+    return errors
+
+
+def training_errors(settings: Settings) -> list[str]:
+    errors = []
+    training = settings.training
+    if training.batch_size % training.gpus:
+        errors.append(
+            f"training.batch_size ({training.batch_size}) must be a multiple of training.gpus "
+            f"({training.gpus}): each rank takes an equal part of every batch"
+        )
+    if training.partial_fc and training.diversity_weight:
+        errors.append(
+            "training.diversity_weight needs every class centre on each rank: set it to 0 "
+            "or training.partial_fc to false"
+        )
+    if training.sample_rate < 1.0 and not training.partial_fc:
+        errors.append(
+            "training.sample_rate applies to training.partial_fc: set training.partial_fc: true"
+        )
+    return errors
+
+
+def model_errors(settings: Settings) -> list[str]:
     """The embedder must be the space the generator understands; the judge must be someone else."""
     errors = []
-    embedder, generation = config["embedder"], config["generation"]
-    real_arc2face = not os.path.normpath(generation["weights"]).startswith(TINY_ROOT)
-    if real_arc2face and embedder["backend"] != "insightface":
-        errors.append(f"embedder.backend is {embedder['backend']!r}, but Arc2Face ({generation['weights']}) "
-                      "is conditioned on its own ArcFace space: pack and re-embed with "
-                      f"embedder.backend: insightface and embedder.weights: {generation['weights']}/arcface.onnx")
-    judge = config.get("quality", {}).get("judge", {})
-    if judge.get("backend") and judge["backend"] == embedder["backend"]:
-        errors.append(f"quality.judge.backend ({judge['backend']}) is also embedder.backend: the judge "
-                      "must be a recogniser that took no part in making the dataset")
+    embedder, generation = settings.embedder, settings.generation
+    real_arc2face = not os.path.normpath(generation.weights).startswith(TINY_ROOT)
+    if real_arc2face and embedder.backend != "insightface":
+        errors.append(
+            f"embedder.backend is {embedder.backend!r}, but Arc2Face ({generation.weights}) "
+            "is conditioned on its own ArcFace space: pack and re-embed with "
+            f"embedder.backend: insightface and embedder.weights: {generation.weights}/arcface.onnx"
+        )
+    judge = settings.quality.judge
+    if judge.backend and judge.backend == embedder.backend:
+        errors.append(
+            f"quality.judge.backend ({judge.backend}) is also embedder.backend: the judge "
+            "must be a recogniser that took no part in making the dataset"
+        )
     return errors

@@ -24,15 +24,20 @@ def setup_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         stream = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
         sys.stderr = stream
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.captureWarnings(True)
     torch.set_num_threads(max(1, int(threads)))
     return log
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    """torch.save to a temporary file, then rename: a job killed mid-write leaves the old checkpoint."""
+    """torch.save to a temporary file, then rename: a job killed mid-write leaves the old
+    checkpoint."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
@@ -47,7 +52,7 @@ def pick_device(name: str | None = "auto") -> str:
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterable[T]:
@@ -66,7 +71,9 @@ class Throughput:
 
     def report(self) -> str:
         secs = time.perf_counter() - self.t0
-        line = f"{self.n} {self.what} in {secs:.1f} s ({self.n / max(secs, 1e-9):.2f} {self.what}/s)"
+        line = (
+            f"{self.n} {self.what} in {secs:.1f} s ({self.n / max(secs, 1e-9):.2f} {self.what}/s)"
+        )
         log.info(line)
         return line
 

@@ -20,7 +20,8 @@ def derive_seed(seed: int, stage: str, *index: int) -> int:
 
 
 def torch_generator(seed: int, stage: str, *index: int) -> torch.Generator:
-    """A CPU torch generator for one item; draws are made on the CPU and moved, so they match on every device."""
+    """A CPU torch generator for one item; draws are made on the CPU and moved, so they match on
+    every device."""
     gen = torch.Generator(device="cpu")
     gen.manual_seed(derive_seed(seed, stage, *index))
     return gen

@@ -18,7 +18,7 @@ rule align_shard:
         mem_mb=mem_mb(16000),
         gpu=1,
     params:
-        root=results_root(1),
+        root=root_param(1),
         alignment=config["alignment"],
         embedder=config["embedder"],
         encoding=config["images"]["aligned"],

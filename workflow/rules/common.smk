@@ -10,22 +10,28 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from hyperface.config_checks import config_errors  # noqa: E402
-from hyperface.packaged import PACKAGED  # noqa: E402
-from hyperface.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
-from hyperface.shards import results_root as root_of  # noqa: E402
+from hyperface.settings import Settings, SettingsError  # noqa: E402
+from hyperface.generators.packaged import PACKAGED  # noqa: E402
+from hyperface.reports.catalog import figures_drawn, inputs_read  # noqa: E402
+from hyperface.storage.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
+from hyperface.storage.shards import results_root  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
-_errors = config_errors(config)
+try:  # the typed settings, once: rules pass plain sections as params, scripts type them again
+    S = Settings.from_section(config)
+except SettingsError as err:
+    raise ValueError(f"invalid config:\n  {err}") from None
+_errors = config_errors(S)
 if _errors:
     raise ValueError("invalid config:\n  " + "\n  ".join(_errors))
 
-R = config["results"].rstrip("/")
-N_IDENTITIES = config["packing"]["n_identities"]
-GALLERY_SHARDS = shard_names(config["gallery"]["size"], config["gallery"]["shard_size"])
-ID_SHARDS = shard_names(N_IDENTITIES, config["generation"]["identities_per_shard"])
+R = S.results.rstrip("/")
+N_IDENTITIES = S.packing.n_identities
+GALLERY_SHARDS = shard_names(S.gallery.size, S.gallery.shard_size)
+ID_SHARDS = shard_names(N_IDENTITIES, S.generation.identities_per_shard)
 GRID_ROWS = 8  # identities in the report's image grids: the shards holding the first ones
-GRID_SHARDS = ID_SHARDS[: math.ceil(GRID_ROWS / config["generation"]["identities_per_shard"])]
-KEEP_GENERATED = config["images"]["keep_generated"]
+GRID_SHARDS = ID_SHARDS[: math.ceil(GRID_ROWS / S.generation.identities_per_shard)]
+KEEP_GENERATED = S.images.keep_generated
 
 TINY = "resources/tiny"
 TINY_FILES = {
@@ -37,7 +43,7 @@ TINY_FILES = {
     "stylegan2": f"{TINY}/stylegan2/ffhq-tiny.safetensors",
 }
 
-# real face models copied out of PyPI packages (hyperface.packaged): the demo's gallery, embedder
+# real face models copied out of PyPI packages (hyperface.generators.packaged): the demo's gallery, embedder
 # and judge
 PACKAGED_ROOT = "resources/packaged"
 PACKAGED_FOLDERS = [f"{PACKAGED_ROOT}/{name}" for name in PACKAGED]
@@ -75,9 +81,9 @@ def existing_or_built(*paths):
     return found
 
 
-def results_root(levels=1):
+def root_param(levels=1):
     """A params function: the results root as the job sees it, ``levels`` above its first output."""
-    return lambda wildcards, output: root_of(output[0], levels)
+    return lambda wildcards, output: results_root(output[0], levels)
 
 
 def gallery_weights():
@@ -166,15 +172,11 @@ def final_outputs():
         f"{R}/eval/summary.md",
         f"{R}/stats/identities.parquet",
         f"{R}/stats/filter_counts.parquet",
-        f"{R}/plots/benchmarks.html",
-        f"{R}/plots/packing.html",
-        *[f"{R}/plots/{name}.png" for name in PLOTS],  # every figure: one added by an upgrade too
+        *[f"{R}/plots/{f.name}.{f.ext}" for f in FIGURES],  # one added by an upgrade too
         f"{R}/DATASET_CARD.md",
     ]
     if LEAKAGE["reference"]:
         targets.append(f"{R}/leakage/pairs.parquet")
-    if JUDGE["backend"]:
-        targets.append(f"{R}/plots/judge.html")
     if config["export"]["imagefolder"]:
         targets.append(f"{R}/imagefolder")
     if config["export"]["rec"]:
@@ -194,37 +196,27 @@ CARD_SECTIONS = (
     "leakage",
     "quality",
 )
-PLOTS = [
-    "gallery",
-    "packing_trace",
-    "nn_histogram",
-    *(["samples_raw"] if KEEP_GENERATED else []),
-    "samples_aligned",
-    "similarity",
-    "filter_counts",
-    "pose",
-    "training",
-]
-CATEGORY = {
-    "gallery": "2. Images",
-    "packing_trace": "1. Packing",
-    "packing": "1. Packing",
-    "nn_histogram": "1. Packing",
-    "samples_raw": "2. Images",
-    "samples_aligned": "2. Images",
-    "similarity": "3. Dataset",
-    "filter_counts": "3. Dataset",
-    "pose": "3. Dataset",
-    "training": "4. Training",
-    "benchmarks": "5. Evaluation",
-    "judge": "3. Dataset",
+# the report's figures (hyperface.reports.catalog) and the plots rule inputs they read
+FIGURES = figures_drawn(keep_generated=KEEP_GENERATED, judge=bool(JUDGE["backend"]))
+PLOT_INPUTS = {
+    "trace": f"{R}/pack/trace.parquet",
+    "references": f"{R}/references.parquet",
+    "gallery": f"{R}/gallery.parquet",
+    "generated": expand(f"{R}/generated/shard-{{shard}}.parquet", shard=GRID_SHARDS),
+    "aligned": expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=GRID_SHARDS),
+    "counts": f"{R}/stats/filter_counts.parquet",
+    "images": f"{R}/stats/images.parquet",
+    "similarity": f"{R}/stats/similarity.parquet",
+    "history": f"{R}/train/history.parquet",
+    "summary": f"{R}/eval/summary.md",
+    "judge": JUDGE_OUTPUTS,
 }
 
 
-def report_output(name, ext="png"):
+def report_output(figure):
     return report(
-        f"{R}/plots/{name}.{ext}",
-        caption=f"../report/{name}.rst",
-        category=CATEGORY[name],
-        labels={"figure": name.replace("_", " ")},
+        f"{R}/plots/{figure.name}.{figure.ext}",
+        caption=f"../report/{figure.name}.rst",
+        category=figure.category,
+        labels={"figure": figure.name.replace("_", " ")},
     )

@@ -12,7 +12,7 @@ rule dataset:
     conda:
         "../../envs/tables.yaml"
     params:
-        root=results_root(0),
+        root=root_param(0),
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
         dataset=config["dataset"],
@@ -32,7 +32,7 @@ rule holdout_bin:
     conda:
         "../../envs/tables.yaml"
     params:
-        root=results_root(1),
+        root=root_param(1),
         seed=config["seed"],
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
@@ -58,7 +58,7 @@ rule export_imagefolder:
         runtime=runtime(0.001, N_IDENTITIES * GEN["images_per_identity"]),
         mem_mb=mem_mb(4000),
     params:
-        root=results_root(0),
+        root=root_param(0),
     script:
         "../../scripts/export_imagefolder.py"
 
@@ -82,7 +82,7 @@ rule export_rec:
         runtime=runtime(0.0005, N_IDENTITIES * GEN["images_per_identity"]),
         mem_mb=mem_mb(4000),
     params:
-        root=results_root(1),
+        root=root_param(1),
         size=config["alignment"]["size"],
     script:
         "../../scripts/export_rec.py"

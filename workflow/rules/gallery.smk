@@ -38,6 +38,6 @@ rule gallery:
     conda:
         "../../envs/tables.yaml"
     params:
-        root=results_root(0),
+        root=root_param(0),
     script:
         "../../scripts/gallery.py"

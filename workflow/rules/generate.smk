@@ -18,7 +18,7 @@ rule generate_shard:
         gpu=1,
     params:
         identities=identity_range,
-        root=results_root(1),
+        root=root_param(1),
         seed=config["seed"],
         generation=config["generation"],
         encoding=config["images"]["generated"],

@@ -43,7 +43,7 @@ rule leakage:
         mem_mb=mem_mb(16000),
         gpu=1,
     params:
-        root=results_root(1),
+        root=root_param(1),
         leakage=config["leakage"],
         embedder=config["embedder"],
         device=config["device"],
@@ -70,7 +70,7 @@ rule judge:
         runtime=runtime(0.2, 2 * JUDGE["sample"] * GEN["images_per_identity"]),
         mem_mb=mem_mb(8000),
     params:
-        root=results_root(1),
+        root=root_param(1),
         judge=JUDGE,
     script:
         "../../scripts/judge.py"

@@ -22,7 +22,7 @@ rule train:
         mem_mb=mem_mb(64000 * config["training"]["gpus"]),
         gpu=config["training"]["gpus"],
     params:
-        root=results_root(1),
+        root=root_param(1),
         checkpoint_dir=lambda wildcards, output: os.path.dirname(output.weights),
         seed=config["seed"],
         training=config["training"],

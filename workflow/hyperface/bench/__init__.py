@@ -1,1 +1,2 @@
-"""Benchmarks that print figures (speed, memory, quality); never part of the test suite's pass/fail."""
+"""Benchmarks that print figures (speed, memory, quality); never part of the test suite's
+pass/fail."""

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from hyperface import manifests
-from hyperface.containers import Container, Encoding, decode
+from hyperface.storage import manifests
+from hyperface.storage.containers import Container, Encoding, decode, encode
 
 
 def faces(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
@@ -38,7 +38,9 @@ def faces(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
         m = cv2.getRotationMatrix2D((150, 150), rng.uniform(-5, 5), scale)
         m[:, 2] += (dx, dy)
         image = cv2.warpAffine(photo, m, (300, 300), borderMode=cv2.BORDER_REFLECT)
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if size < 300 else cv2.INTER_CUBIC)
+        image = cv2.resize(
+            image, (size, size), interpolation=cv2.INTER_AREA if size < 300 else cv2.INTER_CUBIC
+        )
         out.append(np.clip(image * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8))
     return out
 
@@ -50,25 +52,34 @@ def _rate(n: int, seconds: float) -> str:
 def formats(images: list[np.ndarray]) -> None:
     for enc in (Encoding("png"), Encoding("jpeg", 95), Encoding("jpeg", 90), Encoding("webp", 90)):
         t0 = time.perf_counter()
-        blobs = [enc.encode(im) for im in images]
+        blobs = [encode(im, enc) for im in images]
         t_enc = time.perf_counter() - t0
         t0 = time.perf_counter()
         for b in blobs:
             decode(b)
         t_dec = time.perf_counter() - t0
-        print(f"| {images[0].shape[0]} | {enc.format} q{enc.quality} | {np.mean([len(b) for b in blobs]) / 1024:,.1f} "
-              f"| {_rate(len(blobs), t_enc)} | {_rate(len(blobs), t_dec)} |")
+        print(
+            f"| {images[0].shape[0]} | {enc.format} q{enc.quality} | "
+            f"{np.mean([len(b) for b in blobs]) / 1024:,.1f} "
+            f"| {_rate(len(blobs), t_enc)} | {_rate(len(blobs), t_dec)} |"
+        )
 
 
-def parquet(blobs: list[bytes], folder: Path, rng: np.random.Generator) -> tuple[float, float, float, int]:
+def parquet(
+    blobs: list[bytes], folder: Path, rng: np.random.Generator
+) -> tuple[float, float, float, int]:
     path = folder / "shard.parquet"
     schema = pa.schema([("index", pa.int64()), ("image", manifests.IMAGE)])
     t0 = time.perf_counter()
     with manifests.ManifestWriter(path, schema) as writer:
         for start in range(0, len(blobs), 64):  # an identity at a time, as the shard jobs write
-            part = blobs[start:start + 64]
-            writer.write({"index": np.arange(start, start + len(part)),
-                          "image": [{"bytes": b, "path": f"{start + i}.png"} for i, b in enumerate(part)]})
+            part = blobs[start : start + 64]
+            writer.write(
+                {
+                    "index": np.arange(start, start + len(part)),
+                    "image": [{"bytes": b, "path": f"{start + i}.png"} for i, b in enumerate(part)],
+                }
+            )
     t_write = time.perf_counter() - t0
     t0 = time.perf_counter()
     reader = Container(path, cache_groups=1)
@@ -83,7 +94,9 @@ def parquet(blobs: list[bytes], folder: Path, rng: np.random.Generator) -> tuple
     return t_write, t_stream, t_random, 1
 
 
-def webdataset(blobs: list[bytes], folder: Path, rng: np.random.Generator) -> tuple[float, float, float, int]:
+def webdataset(
+    blobs: list[bytes], folder: Path, rng: np.random.Generator
+) -> tuple[float, float, float, int]:
     path = folder / "shard.tar"
     t0 = time.perf_counter()
     offsets = []
@@ -92,7 +105,10 @@ def webdataset(blobs: list[bytes], folder: Path, rng: np.random.Generator) -> tu
             info = tarfile.TarInfo(f"{i:07d}.png")
             info.size = len(b)
             tar.addfile(info, io.BytesIO(b))
-            offsets.append(tar.offset - tarfile.BLOCKSIZE * ((len(b) + tarfile.BLOCKSIZE - 1) // tarfile.BLOCKSIZE))
+            offsets.append(
+                tar.offset
+                - tarfile.BLOCKSIZE * ((len(b) + tarfile.BLOCKSIZE - 1) // tarfile.BLOCKSIZE)
+            )
     np.save(folder / "shard.idx.npy", np.array(offsets))  # the index random access needs
     t_write = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -115,19 +131,26 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m hyperface.bench.containers")
     ap.add_argument("--images", type=int, default=2048)
     args = ap.parse_args(argv)
-    sets = {size: faces(args.images if size == 112 else args.images // 4, size) for size in (112, 512)}
+    sets = {
+        size: faces(args.images if size == 112 else args.images // 4, size) for size in (112, 512)
+    }
     print("| px | encoding | KiB/image | encode | decode |\n|---:|---|---:|---:|---:|")
     for images in sets.values():
         formats(images)
-    print("\n| px | container | write | read + decode (stream) | random read (ms/image) | files/shard |")
+    print(
+        "\n| px | container | write | read + decode (stream) | random read (ms/image) | "
+        "files/shard |"
+    )
     print("|---:|---|---:|---:|---:|---:|")
     for size, images in sets.items():
-        blobs = [Encoding("png").encode(im) for im in images]
+        blobs = [encode(im, Encoding("png")) for im in images]
         for name, run in (("parquet", parquet), ("webdataset tar", webdataset)):
             with tempfile.TemporaryDirectory() as tmp:
                 t_write, t_stream, t_random, files = run(blobs, Path(tmp), np.random.default_rng(0))
-            print(f"| {size} | {name} | {_rate(len(blobs), t_write)} | {_rate(len(blobs), t_stream)} "
-                  f"| {t_random * 1000:.2f} | {files} |")
+            print(
+                f"| {size} | {name} | {_rate(len(blobs), t_write)} | {_rate(len(blobs), t_stream)} "
+                f"| {t_random * 1000:.2f} | {files} |"
+            )
 
 
 if __name__ == "__main__":

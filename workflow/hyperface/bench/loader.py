@@ -21,16 +21,23 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from hyperface import manifests
 from hyperface.bench.containers import faces
-from hyperface.containers import Encoding, image_cell
-from hyperface.training import FaceDataset
+from hyperface.recognition.training import FaceDataset
+from hyperface.storage import manifests
+from hyperface.storage.containers import Encoding, image_cell
 
-PAPER_AUGMENTATION = {"flip_prob": 0.5, "crop_prob": 0.2, "low_res_prob": 0.2, "photometric_prob": 0.2}
+PAPER_AUGMENTATION = {
+    "flip_prob": 0.5,
+    "crop_prob": 0.2,
+    "low_res_prob": 0.2,
+    "photometric_prob": 0.2,
+}
 
 
 def rate(root: Path, n: int, batch: int, augmentation: dict) -> float:
-    frame = pd.DataFrame({"container": "shard.parquet", "row": np.arange(n), "label": np.arange(n) // 64})
+    frame = pd.DataFrame(
+        {"container": "shard.parquet", "row": np.arange(n), "label": np.arange(n) // 64}
+    )
     data = FaceDataset(frame, root, seed=0, **augmentation)
     batches = data.batches(batch)
     t0 = time.perf_counter()
@@ -53,11 +60,20 @@ def main(argv: list[str] | None = None) -> None:
     for encoding in (Encoding("png"), Encoding("jpeg", 95)):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            manifests.write_manifest(root / "shard.parquet", {
-                "identity": np.arange(args.images) // 64,
-                "image": [image_cell(c, f"{i}", encoding) for i, c in enumerate(crops)]}, schema)
+            manifests.write_manifest(
+                root / "shard.parquet",
+                {
+                    "identity": np.arange(args.images) // 64,
+                    "image": [image_cell(c, f"{i}", encoding) for i, c in enumerate(crops)],
+                },
+                schema,
+            )
             for name, aug in (("none", {}), ("paper (AdaFace)", PAPER_AUGMENTATION)):
-                print(f"| {encoding.format} | {name} | {rate(root, args.images, args.batch, aug):,.0f} |", flush=True)
+                print(
+                    f"| {encoding.format} | {name} | "
+                    f"{rate(root, args.images, args.batch, aug):,.0f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hyperface import neighbours, packing
+from hyperface.packing import neighbours
+from hyperface.packing import solver as packing
+from hyperface.settings import PackingSettings
 
 METHODS = ("naive", "ours", "ours_reg", "matmul")
 DESCRIPTION = {
@@ -94,23 +96,38 @@ def quality(n: int, dim: int, seconds: float, device: str) -> list[dict]:
     x0 = np.random.default_rng(0).normal(size=(n, dim))
     temperature = {"softmin": 0.01, "energy": 0.1}
     for objective in packing.OBJECTIVES:
-        kwargs = dict(alpha=0.0, lr=0.01, objective=objective, device=device,
-                      temperature=temperature.get(objective, 0.01))
+        kwargs = dict(
+            alpha=0.0,
+            lr=0.01,
+            lr_decay=1.0,
+            objective=objective,
+            temperature=temperature.get(objective, 0.01),
+        )
         iterations = 20
         for _ in range(3):  # calibrate the iteration count to the time budget
-            res = packing.optimize(x0, iterations=iterations, trace_every=iterations, **kwargs)
+            s = PackingSettings.from_section(kwargs, iterations=iterations, trace_every=iterations)
+            res = packing.optimize(s, x0, device=device)
             spent = res.trace["elapsed_s"].iloc[-1]
             if spent >= 0.9 * seconds:
                 break
             iterations = max(iterations + 1, int(iterations * seconds / max(spent, 1e-3)))
         last = res.trace.iloc[-1]
-        rows.append({"objective": objective, "iterations": iterations, "seconds": last["elapsed_s"],
-                     "min_distance": last["min_distance"], "max_cos": 1 - last["min_distance"],
-                     "mean_nn_distance": last["mean_nn_distance"]})
+        rows.append(
+            {
+                "objective": objective,
+                "iterations": iterations,
+                "seconds": last["elapsed_s"],
+                "min_distance": last["min_distance"],
+                "max_cos": 1 - last["min_distance"],
+                "mean_nn_distance": last["mean_nn_distance"],
+            }
+        )
     return rows
 
 
-def timed_run(x0: np.ndarray, seconds: float, device: str, folder: Path, **settings) -> tuple[int, torch.Tensor]:
+def timed_run(
+    x0: np.ndarray, seconds: float, device: str, folder: Path, method: dict
+) -> tuple[int, torch.Tensor]:
     """Iterations done and points reached by one method in ``seconds`` of wall time."""
     ckpt = folder / "timed.pt"
     ckpt.unlink(missing_ok=True)
@@ -118,9 +135,16 @@ def timed_run(x0: np.ndarray, seconds: float, device: str, folder: Path, **setti
     timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGUSR1))
     timer.start()
     try:
-        result = packing.optimize(x0, alpha=0.0, lr=0.01, iterations=forever, lr_step=forever,
-                                  trace_every=forever, checkpoint_every=forever, checkpoint=ckpt,
-                                  device=device, **settings)
+        s = PackingSettings.from_section(
+            method,
+            alpha=0.0,
+            lr=0.01,
+            iterations=forever,
+            lr_step=forever,
+            trace_every=forever,
+            checkpoint_every=forever,
+        )
+        result = packing.optimize(s, x0, checkpoint=ckpt, device=device)
         return result.iterations_run, torch.from_numpy(result.embeddings)
     except packing.PackingInterrupted:
         state = torch.load(ckpt, weights_only=True)
@@ -142,35 +166,98 @@ def scale(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     x0 = np.random.default_rng(0).normal(size=(args.n, args.dim)).astype(np.float32)
     methods = {
-        "full-batch softmin (Algorithm 1)": {"objective": "softmin", "temperature": args.temperature},
+        "full-batch softmin (Algorithm 1)": {
+            "objective": "softmin",
+            "temperature": args.temperature,
+        },
         f"paper's Algorithm 2: hard_min on mini-batches of {args.batch_size}": {
-            "objective": "hard_min", "batch_size": args.batch_size},
+            "objective": "hard_min",
+            "batch_size": args.batch_size,
+        },
         f"neighbour list: softmin over {args.neighbours} neighbours, refreshed every "
         f"{args.refresh_every} iterations": {
-            "objective": "neighbour_list", "neighbours": args.neighbours,
-            "refresh_every": args.refresh_every, "temperature": args.temperature},
+            "objective": "neighbour_list",
+            "neighbours": args.neighbours,
+            "refresh_every": args.refresh_every,
+            "temperature": args.temperature,
+        },
     }
-    start = neighbours.quality(torch.nn.functional.normalize(torch.from_numpy(x0), dim=1).to(args.device))
-    print(f"# packing at scale: n={args.n}, d={args.dim}, {args.seconds:.0f} s per method, "
-          f"device={args.device}, torch threads={torch.get_num_threads()}, Adam lr 0.01, alpha 0; "
-          f"start: min pairwise distance {start['min_distance']:.4f}\n")
+    start = neighbours.quality(
+        torch.nn.functional.normalize(torch.from_numpy(x0), dim=1).to(args.device)
+    )
+    print(
+        f"# packing at scale: n={args.n}, d={args.dim}, {args.seconds:.0f} s per method, "
+        f"device={args.device}, torch threads={torch.get_num_threads()}, Adam lr 0.01, alpha 0; "
+        f"start: min pairwise distance {start['min_distance']:.4f}\n"
+    )
     print("| method | iterations | seconds | min pairwise distance | max cosine |")
     print("|---|---:|---:|---:|---:|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name, settings in methods.items():
             t0 = time.perf_counter()
-            iterations, x = timed_run(x0, args.seconds, args.device, Path(tmp), **settings)
+            iterations, x = timed_run(x0, args.seconds, args.device, Path(tmp), settings)
             spent = time.perf_counter() - t0
             q = neighbours.quality(x.to(args.device))
-            print(f"| {name} | {iterations} | {spent:.0f} | {q['min_distance']:.4f} | "
-                  f"{q['max_cosine']:.4f} |", flush=True)
+            print(
+                f"| {name} | {iterations} | {spent:.0f} | {q['min_distance']:.4f} | "
+                f"{q['max_cosine']:.4f} |",
+                flush=True,
+            )
+
+
+def speed_table(args: argparse.Namespace) -> None:
+    """Seconds and peak memory per iteration of each method, each in a fresh process."""
+    print(
+        f"# packing benchmark: n={args.n}, d={args.dim}, device={args.device}, "
+        f"torch threads={torch.get_num_threads()}\n"
+    )
+    results = {}
+    for method in METHODS:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hyperface.bench.packing",
+                "--only",
+                method,
+                "--n",
+                str(args.n),
+                "--dim",
+                str(args.dim),
+                "--iters",
+                str(args.iters),
+                "--device",
+                args.device,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+    print("| method | s / iteration | peak extra memory (MiB) | vs naive | vs bare matmul |")
+    print("|---|---:|---:|---:|---:|")
+    for method in METHODS:
+        r = results[method]
+        print(
+            f"| {DESCRIPTION[method]} | {r['seconds']:.3f} | {r['peak_mb']:.0f} | "
+            f"{results['naive']['seconds'] / r['seconds']:.2f}x faster | "
+            f"{r['seconds'] / results['matmul']['seconds']:.2f}x |"
+        )
+    for method in ("ours", "ours_reg"):
+        hours = results[method]["seconds"] * 100_000 / 3600
+        print(
+            f"\nprojected 100,000 iterations with {method} at n={args.n}: {hours:.1f} h on "
+            f"{args.device} (paper: {PAPER_SECONDS / 3600:.0f} h on one RTX 3090)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["scale"]:
         return scale(argv[1:])
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--iters", type=int, default=3)
@@ -184,33 +271,22 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure(args.only, args.n, args.dim, args.iters, args.device)))
         return
 
-    print(f"# packing benchmark: n={args.n}, d={args.dim}, device={args.device}, "
-          f"torch threads={torch.get_num_threads()}\n")
-    results = {}
-    for method in METHODS:
-        out = subprocess.run([sys.executable, "-m", "hyperface.bench.packing", "--only", method,
-                              "--n", str(args.n), "--dim", str(args.dim), "--iters", str(args.iters),
-                              "--device", args.device], capture_output=True, text=True, check=True)
-        results[method] = json.loads(out.stdout.strip().splitlines()[-1])
-    print("| method | s / iteration | peak extra memory (MiB) | vs naive | vs bare matmul |")
-    print("|---|---:|---:|---:|---:|")
-    for method in METHODS:
-        r = results[method]
-        print(f"| {DESCRIPTION[method]} | {r['seconds']:.3f} | {r['peak_mb']:.0f} | "
-              f"{results['naive']['seconds'] / r['seconds']:.2f}x faster | "
-              f"{r['seconds'] / results['matmul']['seconds']:.2f}x |")
-    for method in ("ours", "ours_reg"):
-        hours = results[method]["seconds"] * 100_000 / 3600
-        print(f"\nprojected 100,000 iterations with {method} at n={args.n}: {hours:.1f} h on "
-              f"{args.device} (paper: {PAPER_SECONDS / 3600:.0f} h on one RTX 3090)")
-
-    print(f"\n# quality at equal wall time: n={args.quality_n}, d={args.quality_dim}, alpha=0, "
-          f"Adam lr 0.01, {args.quality_seconds:.0f} s each\n")
-    print("| objective | iterations | seconds | min pairwise distance | max cosine | mean NN distance |")
+    speed_table(args)
+    print(
+        f"\n# quality at equal wall time: n={args.quality_n}, d={args.quality_dim}, alpha=0, "
+        f"Adam lr 0.01, {args.quality_seconds:.0f} s each\n"
+    )
+    print(
+        "| objective | iterations | seconds | min pairwise distance | max cosine | mean NN "
+        "distance |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for r in quality(args.quality_n, args.quality_dim, args.quality_seconds, args.device):
-        print(f"| {r['objective']} | {r['iterations']} | {r['seconds']:.1f} | {r['min_distance']:.4f} | "
-              f"{r['max_cos']:.4f} | {r['mean_nn_distance']:.4f} |")
+        print(
+            f"| {r['objective']} | {r['iterations']} | {r['seconds']:.1f} | "
+            f"{r['min_distance']:.4f} | "
+            f"{r['max_cos']:.4f} | {r['mean_nn_distance']:.4f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Training throughput: images/s of one SGD step (forward, AdaFace, backward) on synthetic batches.
 
-    python -m hyperface.bench.training                        # tiny demo net and iResNet50, batch 32
+    # tiny demo net and iResNet50, batch 32
+    python -m hyperface.bench.training
     python -m hyperface.bench.training --backbone iresnet50 --batch 256 --width 64   # on a GPU
 
 Data loading is left out: this measures the network, which is what a GPU budget is spent on.
@@ -13,14 +14,21 @@ import time
 
 import torch
 
-from hyperface.heads import build_head
-from hyperface.iresnet import build_backbone
+from hyperface.recognition.heads import build_head
+from hyperface.recognition.iresnet import build_backbone
 
 DEFAULT_CASES = [("iresnet18", 8, 128, 32), ("iresnet50", 64, 512, 32)]
 
 
-def throughput(backbone: str, width: int, embedding_size: int, batch: int, device: str,
-               steps: int = 5, n_classes: int = 10_000) -> float:
+def throughput(
+    backbone: str,
+    width: int,
+    embedding_size: int,
+    batch: int,
+    device: str,
+    steps: int = 5,
+    n_classes: int = 10_000,
+) -> float:
     torch.manual_seed(0)
     model = build_backbone(backbone, width=width, embedding_size=embedding_size).to(device).train()
     head = build_head("adaface", embedding_size, n_classes).to(device).train()
@@ -48,7 +56,9 @@ def throughput(backbone: str, width: int, embedding_size: int, batch: int, devic
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backbone")
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--embedding-size", type=int, default=512)
@@ -56,10 +66,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    cases = ([(args.backbone, args.width, args.embedding_size, args.batch)] if args.backbone
-             else DEFAULT_CASES)
-    print(f"device={args.device}, torch threads={torch.get_num_threads()}, mixed precision="
-          f"{args.device.startswith('cuda')}\n")
+    cases = (
+        [(args.backbone, args.width, args.embedding_size, args.batch)]
+        if args.backbone
+        else DEFAULT_CASES
+    )
+    print(
+        f"device={args.device}, torch threads={torch.get_num_threads()}, mixed precision="
+        f"{args.device.startswith('cuda')}\n"
+    )
     print("| backbone | width | batch | images/s |")
     print("|---|---:|---:|---:|")
     for backbone, width, emb, batch in cases:

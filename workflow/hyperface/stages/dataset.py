@@ -8,30 +8,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hyperface import manifests
-from hyperface.containers import load_shards
-from hyperface.lineage import lineage_meta
+from hyperface.settings import DatasetSettings
+from hyperface.storage import manifests
+from hyperface.storage.containers import load_shards
+from hyperface.storage.lineage import lineage_meta
+from hyperface.storage.shards import holdout_set
 
 log = logging.getLogger(__name__)
 
 
-def holdout_set(n_identities: int, holdout_identities: int) -> set[int]:
-    """The identities kept out of training for the held-out verification benchmark: the last ones."""
-    return set(range(n_identities - holdout_identities, n_identities))
-
-
-def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
-           min_reference_cos: float, keep_undetected: bool,
-           leaked: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+def select(
+    frame: pd.DataFrame,
+    *,
+    n_identities: int,
+    holdout_identities: int,
+    min_reference_cos: float,
+    keep_undetected: bool,
+    leaked: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rows to train on and the number removed per reason (each row counted once, first reason)."""
-    leaked_keys = set() if leaked is None else set(zip(leaked["identity"], leaked["sample"], strict=True))
+    leaked_keys = (
+        set() if leaked is None else set(zip(leaked["identity"], leaked["sample"], strict=True))
+    )
     reasons = {
         "holdout": frame["identity"].isin(holdout_set(n_identities, holdout_identities)).to_numpy(),
         "no_crop": ~frame["has_image"].to_numpy(bool),
         "undetected": (~frame["status"].eq("ok").to_numpy()) & (not keep_undetected),
-        "identity_consistency": (frame["reference_cos"].fillna(-np.inf) < min_reference_cos).to_numpy(),
-        "leakage": np.array([(i, k) in leaked_keys for i, k in zip(frame["identity"], frame["sample"],
-                                                                   strict=True)], dtype=bool),
+        "identity_consistency": (
+            frame["reference_cos"].fillna(-np.inf) < min_reference_cos
+        ).to_numpy(),
+        "leakage": np.array(
+            [
+                (i, k) in leaked_keys
+                for i, k in zip(frame["identity"], frame["sample"], strict=True)
+            ],
+            dtype=bool,
+        ),
     }
     removed = np.zeros(len(frame), bool)
     counts = {}
@@ -42,32 +54,61 @@ def select(frame: pd.DataFrame, *, n_identities: int, holdout_identities: int,
     return frame[~removed].reset_index(drop=True), counts
 
 
-def build_dataset(aligned: list[str | Path], out: str | Path, out_counts: str | Path, root: str | Path, *,
-                  n_identities: int, holdout_identities: int, dataset: dict,
-                  leakage_pairs: str | Path | None = None) -> dict[str, int]:
+def build_dataset(
+    aligned: list[str | Path],
+    out: str | Path,
+    out_counts: str | Path,
+    root: str | Path,
+    *,
+    n_identities: int,
+    holdout_identities: int,
+    dataset: DatasetSettings,
+    leakage_pairs: str | Path | None = None,
+) -> dict[str, int]:
     """dataset.parquet (the training set, labels 0..C-1; images addressed by aligned shard and row,
     relative to the results ``root``) and the kept/removed counts per reason.
 
     Settings: the ``dataset`` section (keep_undetected, min_reference_cos), the number of
     identities and how many of them are held out; the leakage pairs when they are excluded.
     """
-    frame = load_shards(aligned, ["identity", "sample", "container", "row", "has_image", "status",
-                                   "reference_cos"], root)
+    frame = load_shards(
+        aligned,
+        ["identity", "sample", "container", "row", "has_image", "status", "reference_cos"],
+        root,
+    )
     inputs = {"aligned": aligned, **({"leakage": leakage_pairs} if leakage_pairs else {})}
     meta = lineage_meta("dataset", [n_identities, holdout_identities, dataset], inputs)
-    leaked = manifests.read_manifest(leakage_pairs, ["identity", "sample"]) if leakage_pairs else None
-    kept, counts = select(frame, n_identities=n_identities, holdout_identities=holdout_identities,
-                          min_reference_cos=dataset["min_reference_cos"],
-                          keep_undetected=dataset["keep_undetected"], leaked=leaked)
+    leaked = (
+        manifests.read_manifest(leakage_pairs, ["identity", "sample"]) if leakage_pairs else None
+    )
+    kept, counts = select(
+        frame,
+        n_identities=n_identities,
+        holdout_identities=holdout_identities,
+        min_reference_cos=dataset.min_reference_cos,
+        keep_undetected=dataset.keep_undetected,
+        leaked=leaked,
+    )
     labels = {ident: i for i, ident in enumerate(sorted(kept["identity"].unique()))}
-    manifests.write_manifest(out, {
-        "identity": kept["identity"].to_numpy(), "label": kept["identity"].map(labels).to_numpy(),
-        "sample": kept["sample"].to_numpy(), "container": kept["container"].tolist(),
-        "row": kept["row"].to_numpy(),
-        "status": kept["status"].tolist(), "reference_cos": kept["reference_cos"].to_numpy()},
-        manifests.dataset_schema(), {"counts": counts, **meta})
-    manifests.write_manifest(out_counts, {"reason": ["generated", *counts],
-                                          "images": [len(frame), *counts.values()]},
-                             manifests.filter_counts_schema(), meta)
+    manifests.write_manifest(
+        out,
+        {
+            "identity": kept["identity"].to_numpy(),
+            "label": kept["identity"].map(labels).to_numpy(),
+            "sample": kept["sample"].to_numpy(),
+            "container": kept["container"].tolist(),
+            "row": kept["row"].to_numpy(),
+            "status": kept["status"].tolist(),
+            "reference_cos": kept["reference_cos"].to_numpy(),
+        },
+        manifests.dataset_schema(),
+        {"counts": counts, **meta},
+    )
+    manifests.write_manifest(
+        out_counts,
+        {"reason": ["generated", *counts], "images": [len(frame), *counts.values()]},
+        manifests.filter_counts_schema(),
+        meta,
+    )
     log.info("dataset: %s from %d aligned images, %d identities", counts, len(frame), len(labels))
     return counts

@@ -1,61 +1,36 @@
-"""Gallery stage: unconditional faces -> aligned crops -> embeddings, one shard at a time."""
+"""Local merge stage: the gallery shards in one manifest (no model is loaded here)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
+import pyarrow.parquet as pq
 
-from hyperface import manifests
-from hyperface.alignment import Aligner
-from hyperface.containers import Encoding, image_cell
-from hyperface.embedders import embedder_from_config
-from hyperface.gallery_generators import FolderGallery, load_gallery_generator
-from hyperface.lineage import digest, fingerprint, lineage_meta
-from hyperface.runtime import Throughput, chunks, progress
-from hyperface.seeding import derive_seed
+from hyperface.storage import manifests
+from hyperface.storage.lineage import lineage_meta
 
 
-def gallery_source(generator, weights: str | Path, indices: range) -> dict[str, str]:
-    """The generator's weights as an input; for a folder, only the images this shard reads (and
-    the folder's listing, which fixes which image is which index)."""
-    if isinstance(generator, FolderGallery):
-        names = [str(f.relative_to(weights)) for f in generator.files]
-        used = [fingerprint(generator.files[i]) for i in indices if i < len(generator.files)]
-        return {"path": str(weights), "lineage": digest([names, used])}
-    return {"path": str(weights), "lineage": fingerprint(weights)}
-
-
-def gallery_shard(indices: range, out_manifest: str | Path, *, seed: int, gallery: dict,
-                  embedder: dict, encoding: dict, device: str) -> None:
-    """The gallery shard manifest for the ``indices``: each face's image (in the manifest, see
-    :mod:`hyperface.containers`), seed and embedding, written batch by batch.
-
-    Settings: the ``gallery`` section (generator, weights, batch_size, steps, truncation_psi,
-    noise_mode), the ``embedder`` section, ``seed`` and the gallery's image ``encoding``.
-    """
-    generator = load_gallery_generator(gallery["generator"], gallery["weights"], device=device,
-                                       steps=gallery["steps"], truncation_psi=gallery["truncation_psi"],
-                                       noise_mode=gallery["noise_mode"], threads=torch.get_num_threads())
-    meta = {"backends": {"gallery": gallery["generator"], "embedder": embedder["backend"]},
-            **lineage_meta("gallery_shard", [seed, gallery, embedder, encoding, [indices.start, indices.stop]],
-                           {"generator": gallery_source(generator, gallery["weights"], indices),
-                            "embedder": embedder["weights"]})}
-    embed = embedder_from_config(embedder, device)
-    # gallery faces are embedded like every other face: aligned to the ArcFace template first
-    aligner = Aligner(fallback="center_crop", min_face_prob=0.0, device=device)
-    codec = Encoding(**encoding)
-    speed = Throughput("images")
-    batches = list(chunks(list(indices), gallery["batch_size"]))
-    with manifests.ManifestWriter(out_manifest, manifests.gallery_shard_schema(embed.dim), meta) as out:
-        for batch in progress(batches, desc="gallery batches"):
-            images = generator.generate(list(batch), seed)
-            faces = aligner.align(images)
-            out.write({"index": list(batch),
-                       "image": [image_cell(im, f"{i:07d}", codec) for i, im in zip(batch, images, strict=True)],
-                       "seed": [derive_seed(seed, "gallery", i) for i in batch],
-                       "face_prob": [a.prob if a.status != "no_face" else np.nan for a in faces],
-                       "embedding": embed.embed([a.crop for a in faces])})
-            speed.add(len(batch))
-    speed.report()
+def concat_gallery(shards: list[str | Path], out: str | Path, root: str | Path) -> None:
+    """All gallery shards in one manifest, in shard order; the images stay in the shards, named
+    by (container, row) with container relative to the results ``root``."""
+    dim = manifests.read_embeddings(shards[0]).shape[1]
+    meta = {
+        "backends": manifests.read_meta(shards[0])["backends"],
+        **lineage_meta("gallery", [], {"shards": shards}),
+    }
+    schema = manifests.gallery_schema(dim)
+    with manifests.ManifestWriter(out, schema, meta) as writer:
+        for shard in shards:
+            table = pq.read_table(shard, columns=["index", "seed", "face_prob", "embedding"])
+            n = table.num_rows
+            writer.write(
+                {
+                    "index": table["index"],
+                    "container": [str(Path(shard).relative_to(root))] * n,
+                    "row": np.arange(n),
+                    "seed": table["seed"],
+                    "face_prob": table["face_prob"],
+                    "embedding": table["embedding"],
+                }
+            )

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from hyperface import figures, manifests
-from hyperface.containers import Containers, load_shards
-from hyperface.neighbours import summarise
-from hyperface.packing import nearest
-from hyperface.verdicts import judge_figures
+from hyperface.packing.neighbours import summarise
+from hyperface.packing.solver import nearest
+from hyperface.quality.verdicts import judge_figures
+from hyperface.reports import figures
+from hyperface.storage import manifests
+from hyperface.storage.containers import Containers, load_shards
 
 GALLERY_GRID = 16  # gallery faces in the report's grid
 
 
-def packing_rows(before: dict[str, float], after: dict[str, float]) -> tuple[list[str], list[list[str]]]:
+def packing_rows(
+    before: dict[str, float], after: dict[str, float]
+) -> tuple[list[str], list[list[str]]]:
     """The packing table: cosine distances of the identities before and after packing."""
-    names = {"min_distance": "minimum pairwise distance", "mean_nn_distance": "mean nearest-neighbour distance",
-             "nn_distance_median": "median nearest-neighbour distance",
-             "mean_gallery_distance": "mean distance to the nearest gallery face"}
-    return (["identities (cosine distance)", "before packing", "after packing"],
-            [[label, f"{before[key]:.4f}", f"{after[key]:.4f}"] for key, label in names.items()])
+    names = {
+        "min_distance": "minimum pairwise distance",
+        "mean_nn_distance": "mean nearest-neighbour distance",
+        "nn_distance_median": "median nearest-neighbour distance",
+        "mean_gallery_distance": "mean distance to the nearest gallery face",
+    }
+    return (
+        ["identities (cosine distance)", "before packing", "after packing"],
+        [[label, f"{before[key]:.4f}", f"{after[key]:.4f}"] for key, label in names.items()],
+    )
 
 
 def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[list[np.ndarray]]:
@@ -31,43 +41,146 @@ def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[li
     frame = load_shards(shards, ["identity", "sample", "has_image", "container", "row"], root)
     frame = frame[frame["has_image"]].sort_values(["identity", "sample"])
     store = Containers(root)
-    return [store.images(group["container"].tolist()[:cols], group["row"].tolist()[:cols])
-            for _, group in list(frame.groupby("identity", sort=True))[:rows]]
+    return [
+        store.images(group["container"].tolist()[:cols], group["row"].tolist()[:cols])
+        for _, group in list(frame.groupby("identity", sort=True))[:rows]
+    ]
 
 
-def make_plots(*, trace: str, references: str, gallery: str, generated: list[str], aligned: list[str],
-               counts: str, images: str, similarity: str, history: str, summary_md: str,
-               root: str | Path, out: dict[str, str], judge: dict[str, str] | None = None,
-               grid_rows: int = 8, grid_cols: int = 8) -> None:
-    """Every figure of the report (``out``: figure name -> path) from the finished manifests;
-    the image grids from the first identities' shards (``generated``: none when the generated
-    images are not kept, and then no ``samples_raw`` figure); ``judge``: the judge's images,
-    identities and gallery manifests, when there is a judge."""
-    root = Path(root)
-    figures.packing_trace(manifests.read_manifest(trace), out["packing_trace"])
-    refs = torch.from_numpy(manifests.read_embeddings(references))
-    ref_frame = manifests.read_manifest(references)
-    gal = torch.from_numpy(manifests.read_embeddings(gallery))
-    start = ref_frame["init_index"].to_numpy()
-    init = gal[start] if (start >= 0).all() else refs
-    before, _ = nearest(init, init, exclude_self=True)
-    after, _ = nearest(refs, refs, exclude_self=True)
-    figures.nn_histogram(before.numpy(), after.numpy(), out["nn_histogram"])
-    figures.html_table(*packing_rows(summarise(before, nearest(init, gal)[0]),
-                                     summarise(after, nearest(refs, gal)[0])), out["packing"])
-    gallery_rows = manifests.read_manifest(gallery, ["container", "row"]).head(GALLERY_GRID)
-    faces = Containers(root).images(gallery_rows["container"].tolist(), gallery_rows["row"].tolist())
-    figures.sample_grid([faces[i:i + grid_cols] for i in range(0, len(faces), grid_cols)], out["gallery"],
-                        size=128)
-    if generated:
-        figures.sample_grid(_grid_images(generated, root, grid_rows, grid_cols), out["samples_raw"])
-    figures.sample_grid(_grid_images(aligned, root, grid_rows, grid_cols), out["samples_aligned"])
-    figures.similarity(pd.read_parquet(similarity), out["similarity"])
-    image_stats = pd.read_parquet(images)
-    figures.filter_counts(pd.read_parquet(counts), image_stats, out["filter_counts"])
-    figures.pose(image_stats, out["pose"])
-    figures.training(pd.read_parquet(history), out["training"])
-    figures.benchmark_table(Path(summary_md).read_text(), out["benchmarks"])
-    if judge:
-        rows = judge_figures(judge["images"], judge["identities"], judge["gallery"])
-        figures.html_table(["measure", "value"], [list(r) for r in rows], out["judge"])
+class Sources:
+    """The plots rule's inputs (name -> path, or paths for the shard lists), read on demand and
+    shared by the figures that need the same thing."""
+
+    def __init__(
+        self,
+        inputs: Mapping[str, str | list[str]],
+        root: str | Path,
+        grid_rows: int = 8,
+        grid_cols: int = 8,
+    ):
+        self.inputs, self.root, self.grid_rows, self.grid_cols = (
+            inputs,
+            Path(root),
+            grid_rows,
+            grid_cols,
+        )
+
+    def path(self, name: str) -> str:
+        return str(self.inputs[name])
+
+    def grid(self, name: str) -> list[list[np.ndarray]]:
+        """The image grid of the shard list ``name`` (generated or aligned)."""
+        return _grid_images(list(self.inputs[name]), self.root, self.grid_rows, self.grid_cols)
+
+    @cached_property
+    def packing(self) -> dict[str, np.ndarray | dict[str, float]]:
+        """Nearest-neighbour cosines of the identities before and after packing, and their
+        summaries (distance to the gallery included): one blocked search, two figures."""
+        refs = torch.from_numpy(manifests.read_embeddings(self.path("references")))
+        start = manifests.read_manifest(self.path("references"), ["init_index"])[
+            "init_index"
+        ].to_numpy()
+        gal = torch.from_numpy(manifests.read_embeddings(self.path("gallery")))
+        init = gal[start] if (start >= 0).all() else refs
+        before, _ = nearest(init, init, exclude_self=True)
+        after, _ = nearest(refs, refs, exclude_self=True)
+        return {
+            "before": before.numpy(),
+            "after": after.numpy(),
+            "summary_before": summarise(before, nearest(init, gal)[0]),
+            "summary_after": summarise(after, nearest(refs, gal)[0]),
+        }
+
+
+DRAWERS: dict[str, Callable[[Sources, str], None]] = {}
+
+
+def draws(name: str) -> Callable:
+    """Register the function that draws figure ``name`` of
+    :data:`hyperface.reports.catalog.FIGURES`."""
+
+    def register(fn: Callable[[Sources, str], None]) -> Callable[[Sources, str], None]:
+        DRAWERS[name] = fn
+        return fn
+
+    return register
+
+
+@draws("packing_trace")
+def _packing_trace(src: Sources, out: str) -> None:
+    figures.packing_trace(manifests.read_manifest(src.path("trace")), out)
+
+
+@draws("nn_histogram")
+def _nn_histogram(src: Sources, out: str) -> None:
+    figures.nn_histogram(src.packing["before"], src.packing["after"], out)
+
+
+@draws("packing")
+def _packing_table(src: Sources, out: str) -> None:
+    figures.html_table(
+        *packing_rows(src.packing["summary_before"], src.packing["summary_after"]), out
+    )
+
+
+@draws("gallery")
+def _gallery(src: Sources, out: str) -> None:
+    rows = manifests.read_manifest(src.path("gallery"), ["container", "row"]).head(GALLERY_GRID)
+    faces = Containers(src.root).images(rows["container"].tolist(), rows["row"].tolist())
+    cols = src.grid_cols
+    figures.sample_grid([faces[i : i + cols] for i in range(0, len(faces), cols)], out, size=128)
+
+
+@draws("samples_raw")
+def _samples_raw(src: Sources, out: str) -> None:
+    figures.sample_grid(src.grid("generated"), out)
+
+
+@draws("samples_aligned")
+def _samples_aligned(src: Sources, out: str) -> None:
+    figures.sample_grid(src.grid("aligned"), out)
+
+
+@draws("similarity")
+def _similarity(src: Sources, out: str) -> None:
+    figures.similarity(pd.read_parquet(src.path("similarity")), out)
+
+
+@draws("filter_counts")
+def _filter_counts(src: Sources, out: str) -> None:
+    figures.filter_counts(
+        pd.read_parquet(src.path("counts")), pd.read_parquet(src.path("images")), out
+    )
+
+
+@draws("pose")
+def _pose(src: Sources, out: str) -> None:
+    figures.pose(pd.read_parquet(src.path("images")), out)
+
+
+@draws("judge")
+def _judge(src: Sources, out: str) -> None:
+    rows = judge_figures(*src.inputs["judge"])  # images, identities, gallery
+    figures.html_table(["measure", "value"], [list(r) for r in rows], out)
+
+
+@draws("training")
+def _training(src: Sources, out: str) -> None:
+    figures.training(pd.read_parquet(src.path("history")), out)
+
+
+@draws("benchmarks")
+def _benchmarks(src: Sources, out: str) -> None:
+    figures.benchmark_table(Path(src.path("summary")).read_text(), out)
+
+
+def make_plots(
+    inputs: Mapping[str, str | list[str]],
+    outputs: Mapping[str, str],
+    root: str | Path,
+    grid_rows: int = 8,
+) -> None:
+    """Every figure of ``outputs`` (figure name -> path) from the plots rule's ``inputs``."""
+    sources = Sources(inputs, root, grid_rows)
+    for name, out in outputs.items():
+        DRAWERS[name](sources, str(out))

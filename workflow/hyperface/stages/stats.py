@@ -8,16 +8,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hyperface import manifests
-from hyperface.containers import load_shards
-from hyperface.face_statistics import head_pose, identity_table, similarity_table
-from hyperface.lineage import lineage_meta
+from hyperface.quality.statistics import head_pose, identity_table, similarity_table
+from hyperface.storage import manifests
+from hyperface.storage.containers import load_shards
+from hyperface.storage.lineage import lineage_meta
 
 log = logging.getLogger(__name__)
 
 
-def dataset_stats(aligned: list[str | Path], references: str | Path, out_identities: str | Path,
-                  out_similarity: str | Path, out_images: str | Path) -> None:
+def dataset_stats(
+    aligned: list[str | Path],
+    references: str | Path,
+    out_identities: str | Path,
+    out_similarity: str | Path,
+    out_images: str | Path,
+) -> None:
     """Per-identity, similarity-histogram and per-image (pose) statistics of the aligned shards,
     shard by shard (an identity never spans shards): memory is one shard's embeddings, not the
     dataset's (3.2M x 512 floats are 6.5 GB)."""
@@ -35,10 +40,21 @@ def dataset_stats(aligned: list[str | Path], references: str | Path, out_identit
     identities = pd.concat(tables, ignore_index=True)
     refs = manifests.read_embeddings(references)
     manifests.write_frame(out_identities, identities, manifests.identity_stats_schema(), meta)
-    manifests.write_frame(out_similarity, similarity_table(intra, refs, np.concatenate(means)),
-                          manifests.similarity_schema(), meta)
-    manifests.write_frame(out_images, pd.concat(images, ignore_index=True), manifests.image_stats_schema(), meta)
-    log.info("%d identities: detection rate %.3f, intra-class cosine %.3f, reference cosine %.3f, "
-             "nearest other reference %.3f", len(identities), identities["detection_rate"].mean(),
-             identities["intra_cos_mean"].mean(), identities["reference_cos_mean"].mean(),
-             identities["nearest_other_cos_mean"].mean())
+    manifests.write_frame(
+        out_similarity,
+        similarity_table(intra, refs, np.concatenate(means)),
+        manifests.similarity_schema(),
+        meta,
+    )
+    manifests.write_frame(
+        out_images, pd.concat(images, ignore_index=True), manifests.image_stats_schema(), meta
+    )
+    log.info(
+        "%d identities: detection rate %.3f, intra-class cosine %.3f, reference cosine %.3f, "
+        "nearest other reference %.3f",
+        len(identities),
+        identities["detection_rate"].mean(),
+        identities["intra_cos_mean"].mean(),
+        identities["reference_cos_mean"].mean(),
+        identities["nearest_other_cos_mean"].mean(),
+    )

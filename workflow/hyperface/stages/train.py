@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hyperface import manifests
-from hyperface.lineage import lineage_meta, safetensors_metadata
-from hyperface.resume import claim_state
-from hyperface.training import train
+from hyperface.recognition.training import train
+from hyperface.settings import TrainingSettings
+from hyperface.storage import manifests
+from hyperface.storage.lineage import lineage_meta, safetensors_metadata
+from hyperface.storage.resume import claim_state
 
 
-def train_model(dataset: str | Path, out_weights: str | Path, out_history: str | Path,
-                root: str | Path, checkpoint_dir: str | Path, *, seed: int, training: dict,
-                device: str) -> None:
+def train_model(
+    dataset: str | Path,
+    out_weights: str | Path,
+    out_history: str | Path,
+    root: str | Path,
+    checkpoint_dir: str | Path,
+    *,
+    seed: int,
+    training: TrainingSettings,
+    device: str,
+) -> None:
     """model.safetensors (with its lineage in the file's metadata) and the per-epoch history.
 
-    Settings: the ``training`` section and ``seed``. The checkpoint is named by the job's lineage
+    The checkpoint is named by the job's lineage
     (settings + the dataset's lineage + device): a changed dataset starts over instead of
     resuming weights trained on other images, and the checkpoint is removed once the weights are
     written.
@@ -23,7 +32,15 @@ def train_model(dataset: str | Path, out_weights: str | Path, out_history: str |
     frame = manifests.read_manifest(dataset, ["label", "container", "row"])
     meta = lineage_meta("train", [seed, training], {"dataset": dataset})
     checkpoint = claim_state(checkpoint_dir, "checkpoint", meta, device)
-    result = train(frame, root, out_weights, checkpoint, seed=seed, device=device,
-                   metadata=safetensors_metadata(meta), **training)
+    result = train(
+        frame,
+        root,
+        out_weights,
+        checkpoint,
+        training,
+        seed=seed,
+        device=device,
+        metadata=safetensors_metadata(meta),
+    )
     manifests.write_frame(out_history, result.history, manifests.history_schema(), meta)
     checkpoint.unlink(missing_ok=True)

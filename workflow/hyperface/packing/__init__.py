@@ -1,0 +1,1 @@
+"""The packing problem on the embedding sphere: objectives, nearest neighbours, the solver."""

@@ -1,0 +1,1 @@
+"""Face recognition: alignment, embedders, the iResNet and its heads, training and verification."""

@@ -1,0 +1,1 @@
+"""What people read: the report's figures and the licence table of the cards."""

@@ -1,0 +1,129 @@
+"""Generation stage: Arc2Face images of each identity, conditioned on beta-perturbed references.
+
+Image k of identity i is drawn from the stream (seed, "generate", i, k) - both the embedding noise
+v and the diffusion latents z - and batches never mix identities, so an identity's images are the
+same whatever ``identities_per_shard`` is. Finished identities survive a killed job
+(:mod:`hyperface.storage.resume`): a re-run generates only the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperface.runtime import Throughput, chunks, progress
+from hyperface.seeding import derive_seed, torch_generator
+from hyperface.settings import Encoding, GenerationSettings
+from hyperface.storage import manifests
+from hyperface.storage.containers import image_cell
+from hyperface.storage.lineage import lineage_meta
+from hyperface.storage.resume import PartialShard, identity_folder
+
+log = logging.getLogger(__name__)
+
+
+def perturbed_condition(
+    reference: np.ndarray,
+    beta: float,
+    seed: int,
+    identity: int,
+    sample: int,
+    latent_shape: tuple[int, ...],
+) -> tuple[np.ndarray, torch.Tensor]:
+    """(x_ref + beta v) / |x_ref + beta v| and the initial latents z for one image (paper Eq. 3)."""
+    gen = torch_generator(seed, "generate", identity, sample)
+    v = torch.randn(len(reference), generator=gen).numpy()
+    z = torch.randn(latent_shape, generator=gen)
+    cond = reference + beta * v
+    return (cond / np.linalg.norm(cond)).astype(np.float32), z
+
+
+def generation_weights(generation: GenerationSettings) -> list[Path]:
+    """The folders Arc2Face is loaded from; their fingerprints are part of a shard's lineage."""
+    weights, base = Path(generation.weights), Path(generation.base_model)
+    return [
+        weights / "arc2face",
+        weights / "encoder",
+        base / "tokenizer",
+        base / "vae",
+        base / "scheduler",
+    ]
+
+
+def generate_shard(
+    references: str | Path,
+    identities: range,
+    out_manifest: str | Path,
+    root: str | Path,
+    *,
+    seed: int,
+    generation: GenerationSettings,
+    encoding: Encoding,
+    device: str,
+) -> None:
+    """The shard manifest of ``identities``: every image (encoded in the manifest, see
+    :mod:`hyperface.storage.containers`), its seed and its perturbed condition.
+
+    Settings: the ``generation`` section (weights, base_model, images_per_identity, beta,
+    batch_size, steps, guidance_scale, resolution), ``seed`` and the images' ``encoding``.
+    """
+    from hyperface.generators.arc2face import Arc2FaceGenerator
+
+    refs = manifests.read_embeddings(references)
+    meta = {
+        "backends": {"generator": generation.generator},
+        **lineage_meta(
+            "generate_shard",
+            [seed, generation, encoding, [identities.start, identities.stop]],
+            {"references": references, "weights": generation_weights(generation)},
+        ),
+    }
+    dim = refs.shape[1]
+    partial = PartialShard(root, out_manifest, manifests.generated_schema(dim), meta, device)
+    done = set(partial.done(identities))
+    todo = [i for i in identities if i not in done]
+    log.info("kept %d identities already generated, generating %d", len(done), len(todo))
+    speed = Throughput("images")
+    gen = None
+    for identity in progress(todo, desc="identities"):
+        if gen is None:  # loaded once per job, and not at all when every identity is done
+            g = generation
+            gen = Arc2FaceGenerator(g.weights, g.base_model, device=device, steps=g.steps,
+                                    guidance_scale=g.guidance_scale,
+                                    resolution=g.resolution)  # fmt: skip
+        rows = identity_rows(gen, refs[identity], identity, seed, generation, encoding)
+        partial.commit(identity, rows)
+        speed.add(len(rows["sample"]))
+    partial.finish(identities, out_manifest)
+    speed.report()
+
+
+def identity_rows(
+    gen,
+    reference: np.ndarray,
+    identity: int,
+    seed: int,
+    generation: GenerationSettings,
+    encoding: Encoding,
+) -> dict[str, list | np.ndarray]:
+    """The manifest columns of one identity's images, generated batch by batch (batches never
+    mix identities)."""  # fmt: skip
+    rows: dict[str, list] = {"identity": [], "sample": [], "image": [], "seed": [], "condition": []}
+    for batch in chunks(range(generation.images_per_identity), generation.batch_size):
+        shape = gen.latent_shape
+        drawn = [perturbed_condition(reference, generation.beta, seed, identity, k, shape)
+                 for k in batch]  # fmt: skip
+        conds = np.stack([c for c, _ in drawn])
+        images = gen.generate(conds, torch.stack([z for _, z in drawn]))
+        for k, image, cond in zip(batch, images, conds, strict=True):
+            rows["identity"].append(identity)
+            rows["sample"].append(k)
+            rows["image"].append(
+                image_cell(image, f"{identity_folder(identity)}/{k:04d}", encoding)
+            )
+            rows["seed"].append(derive_seed(seed, "generate", identity, k))
+            rows["condition"].append(cond)
+    return {**rows, "condition": np.stack(rows["condition"])}

@@ -1,0 +1,1 @@
+"""What stages write and read: manifests, image containers, lineage, shards, resumable state."""
