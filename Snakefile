@@ -21,6 +21,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/tiny_models.smk"
+include: "workflow/rules/fingerprint.smk"
 include: "workflow/rules/gallery.smk"
 include: "workflow/rules/pack.smk"
 include: "workflow/rules/generate.smk"
@@ -30,6 +31,11 @@ include: "workflow/rules/stats.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
+
+
+onstart:
+    if INPUT_PROBLEMS:  # a run, not a dry-run: nothing starts, nothing is submitted
+        raise WorkflowError(input_refusal(INPUT_PROBLEMS))
 
 
 rule all:

@@ -337,7 +337,7 @@ class Settings(Section):
     """The whole config: one settings object per section."""
 
     seed: int
-    results: str
+    results: str | None
     device: str
     tiny_models: TinyModelsSettings
     gallery: GallerySettings

@@ -3,7 +3,7 @@ rule align_shard:
     input:
         generated=f"{R}/generated/shard-{{shard}}.parquet",
         references=f"{R}/references.parquet",
-        weights=existing_or_built(config["embedder"]["weights"]),
+        weights=by_content(S.embedder.weights),
     output:
         f"{R}/aligned/shard-{{shard}}.parquet",
     log:

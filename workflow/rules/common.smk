@@ -4,28 +4,36 @@ import math
 import os
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from hyperface.config_checks import config_errors  # noqa: E402
-from hyperface.settings import Settings, SettingsError  # noqa: E402
+from hyperface.preflight import named_inputs  # noqa: E402
+from hyperface.preflight import problems as input_problems  # noqa: E402
+from hyperface.preflight import refusal as input_refusal  # noqa: E402
+from hyperface.settings import Settings, schema  # noqa: E402
+from hyperface.storage.lineage import DigestCache  # noqa: E402
+from hyperface.storage.stamps import stamp, stamp_path  # noqa: E402
+from hyperface.validation import config_problems, refusal  # noqa: E402
 from hyperface.generators.packaged import PACKAGED  # noqa: E402
 from hyperface.reports.catalog import figures_drawn, inputs_read  # noqa: E402
 from hyperface.storage.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
-from hyperface.storage.shards import results_root  # noqa: E402
+from hyperface.storage.shards import default_results, results_root  # noqa: E402
 
-validate(config, schema="../schemas/config.schema.yaml")
-try:  # the typed settings, once: rules pass plain sections as params, scripts type them again
-    S = Settings.from_section(config)
-except SettingsError as err:
-    raise ValueError(f"invalid config:\n  {err}") from None
-_errors = config_errors(S)
-if _errors:
-    raise ValueError("invalid config:\n  " + "\n  ".join(_errors))
+# every problem at once, one line each, before anything is planned
+_problems = config_problems(config, schema())
+if _problems:
+    raise WorkflowError(refusal(_problems))
+validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+S = Settings.from_section(config)  # the typed settings, once (scripts type their params again)
+_problems = config_errors(S)
+if _problems:
+    raise WorkflowError(refusal(_problems))
 
-R = S.results.rstrip("/")
+R = (S.results or default_results(workflow.configfiles)).rstrip("/")
 N_IDENTITIES = S.packing.n_identities
 GALLERY_SHARDS = shard_names(S.gallery.size, S.gallery.shard_size)
 ID_SHARDS = shard_names(N_IDENTITIES, S.generation.identities_per_shard)
@@ -52,33 +60,80 @@ JUDGE_PARTS = ("images", "identities", "gallery")
 JUDGE_OUTPUTS = [f"{R}/stats/judge_{part}.parquet" for part in JUDGE_PARTS]
 
 BENCHMARKS = dict(config["evaluation"]["benchmarks"])
+# the models the evaluation compares: the one this run trains and the baselines of evaluation.models
+BASELINES = dict(config["evaluation"]["models"])
 if config["evaluation"]["holdout_identities"]:
-    BENCHMARKS["holdout"] = f"{R}/eval/holdout.bin"
+    BENCHMARKS["holdout"] = f"{R}/eval/holdout.bin"  # built by the holdout_bin rule
 
 
 def _norm(path):
     return os.path.normpath(str(path))
 
 
-_MISSING = set()
+# Models, benchmarks and image folders: content decides, not times (hyperface.storage.stamps).
+# Rules take an input's content stamp, rewritten only when its fingerprint changes, and the path
+# itself when a rule builds it (the demo's tiny and packaged models, the held-out .bin).
+HOLDOUT_BIN = f"{R}/eval/holdout.bin"  # an output of this workflow: Snakemake tracks it
+BUILT = {_norm(p) for p in [*TINY_FILES.values(), *PACKAGED_FOLDERS]}
+NAMED = named_inputs(S)
+FINGERPRINTS = "resources/fingerprints"
+_digests = DigestCache(f"{FINGERPRINTS}/digests.json")
+# stamp file name -> the input it stands for (the fingerprint rule writes a missing one)
+STAMPED = {stamp_path(item.path, FINGERPRINTS).name: item.path for item in NAMED}
+for _item in NAMED:  # an existing stamp is brought up to date with its input's content now
+    if os.path.exists(_item.path) and stamp_path(_item.path, FINGERPRINTS).exists():
+        stamp(_item.path, FINGERPRINTS, _digests, built=_norm(_item.path) in BUILT)
+_digests.save()
 
 
-def existing_or_built(*paths):
-    """Model and benchmark files as inputs: those the workflow builds or that exist.
-
-    A missing real weights file is not an input (so a dry-run plans the whole DAG on a machine
-    without weights); it is reported once here and the job that needs it fails with its path
-    before doing any work.
-    """
-    built = {_norm(p) for p in [*TINY_FILES.values(), *PACKAGED_FOLDERS, f"{R}/eval/holdout.bin"]}
+def by_content(*paths):
+    """Inputs standing for model, benchmark and image-folder paths: the content stamp of each,
+    and the path itself where a rule builds it. A missing external one is no input (a dry-run
+    still plans the whole DAG): the check below lists it, and a run stops before any job."""
     found = []
     for path in paths:
-        if _norm(path) in built or os.path.exists(path):
+        built = _norm(path) in BUILT
+        if built or _norm(path) == _norm(HOLDOUT_BIN):
             found.append(path)
-        elif path not in _MISSING:
-            _MISSING.add(path)
-            logger.warning(f"not found (needed by the jobs that use it): {path}")
+        if built or (os.path.exists(path) and _norm(path) != _norm(HOLDOUT_BIN)):
+            found.append(str(stamp_path(path, FINGERPRINTS)))
     return found
+
+
+GALLERY_FILES = expand(f"{R}/gallery/shard-{{shard}}.parquet", shard=GALLERY_SHARDS)
+ALIGNED_FILES = expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS)
+
+
+def products_of(setting):
+    """The outputs made with the input a setting names: once they all exist it is not needed."""
+    models, benchmarks = ["trained", *BASELINES], list(BENCHMARKS)
+    if setting.startswith("evaluation.benchmarks."):
+        return [f"{R}/eval/{m}/{setting.split('.')[-1]}.parquet" for m in models]
+    if setting.startswith("evaluation.models."):
+        return [f"{R}/eval/{setting.split('.')[-1]}/{b}.parquet" for b in benchmarks]
+    return {
+        "gallery.weights": GALLERY_FILES,
+        "embedder.weights": [*GALLERY_FILES, *ALIGNED_FILES],
+        "generation.weights": ALIGNED_FILES,
+        "generation.base_model": ALIGNED_FILES,
+        "quality.judge.weights": JUDGE_OUTPUTS,
+        "quality.judge.detector": JUDGE_OUTPUTS,
+        "leakage.reference": [f"{R}/leakage/pairs.parquet"],
+    }[setting]
+
+
+# every input no rule makes, checked once over the jobs that need it: listed in a dry-run,
+# and a run stops before its first job (onstart, in the Snakefile)
+INPUT_PROBLEMS = input_problems(
+    [
+        item
+        for item in NAMED
+        if _norm(item.path) not in BUILT
+        and not all(os.path.exists(out) for out in products_of(item.setting))
+    ]
+)
+if INPUT_PROBLEMS:
+    logger.warning(input_refusal(INPUT_PROBLEMS, "a run stops before its first job"))
 
 
 def root_param(levels=1):
@@ -87,16 +142,12 @@ def root_param(levels=1):
 
 
 def gallery_weights():
-    return existing_or_built(config["gallery"]["weights"], config["embedder"]["weights"])
+    return by_content(S.gallery.weights, S.embedder.weights)
 
 
 def generation_weights():
-    gen = config["generation"]
-    return existing_or_built(
-        os.path.join(gen["weights"], "arc2face"),
-        os.path.join(gen["weights"], "encoder"),
-        gen["base_model"],
-    )
+    gen = S.generation
+    return by_content(f"{gen.weights}/arc2face", f"{gen.weights}/encoder", gen.base_model)
 
 
 def gallery_indices(wildcards):
@@ -110,11 +161,7 @@ def identity_range(wildcards):
 
 
 def benchmark_bin(wildcards):
-    return existing_or_built(BENCHMARKS[wildcards.bench])
-
-
-# the models the evaluation compares: the one this run trains and the baselines of evaluation.models
-BASELINES = dict(config["evaluation"]["models"])
+    return by_content(BENCHMARKS[wildcards.bench])
 
 
 def recogniser_path(wildcards):
@@ -127,7 +174,7 @@ def recogniser_file(wildcards):
     """The trained model (built by the train rule) or a baseline's file (when it exists)."""
     if wildcards.model == "trained":
         return recogniser_path(wildcards)
-    return existing_or_built(recogniser_path(wildcards))
+    return by_content(recogniser_path(wildcards))
 
 
 # Generic resources: memory and runtime grow with the work in a job and with each retry.
@@ -159,7 +206,7 @@ LEAKAGE = config["leakage"]
 def leakage_reference():
     """The real faces of the leakage check, as an input (the gallery is an input already)."""
     ref = LEAKAGE["reference"]
-    return [] if ref in (None, "gallery") else existing_or_built(ref)
+    return [] if ref in (None, "gallery") else by_content(ref)
 
 
 def leakage_to_exclude():
@@ -169,6 +216,10 @@ def leakage_to_exclude():
 def final_outputs():
     """The default targets: the evaluation summary, the statistics, the plots, optional extras."""
     targets = [
+        # what a user reads or loads is a target, so deleting one re-plans it
+        f"{R}/gallery.parquet",
+        f"{R}/references.parquet",
+        f"{R}/dataset.parquet",
         f"{R}/eval/summary.md",
         f"{R}/stats/identities.parquet",
         f"{R}/stats/filter_counts.parquet",

@@ -27,7 +27,7 @@ rule leakage:
         aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
         gallery=f"{R}/gallery.parquet",
         reference=leakage_reference(),
-        weights=existing_or_built(config["embedder"]["weights"]),
+        weights=by_content(S.embedder.weights),
     output:
         pairs=f"{R}/leakage/pairs.parquet",
         pictures=directory(f"{R}/leakage/pairs"),
@@ -56,7 +56,7 @@ rule judge:
     input:
         aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
         gallery=expand(f"{R}/gallery/shard-{{shard}}.parquet", shard=GALLERY_SHARDS),
-        weights=existing_or_built(JUDGE["weights"], JUDGE["detector"]),
+        weights=by_content(JUDGE["weights"], JUDGE["detector"]),
     output:
         **dict(zip(JUDGE_PARTS, JUDGE_OUTPUTS)),
     log:

@@ -50,20 +50,39 @@ def nn_histogram(before: np.ndarray, after: np.ndarray, path: str | Path) -> Non
     _save(fig, path)
 
 
-def sample_grid(images: list[list[np.ndarray]], path: str | Path, size: int = 112) -> None:
-    """Rows = identities, columns = samples (RGB images)."""
+def sample_grid(
+    images: list[list[np.ndarray]],
+    path: str | Path,
+    size: int = 112,
+    row_labels: list[str] | None = None,
+    cell_labels: list[list[str]] | None = None,
+) -> None:
+    """Rows = identities, columns = samples (RGB images), on a white sheet with a border around
+    every cell; ``row_labels`` on the left (the identity), ``cell_labels`` in each cell's corner
+    (the sample number), so rows and columns can be told apart."""
     import cv2
+    from PIL import Image, ImageDraw, ImageFont
 
-    rows = []
-    for row in images:
-        tiles = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in row]
-        tiles += [np.zeros((size, size, 3), np.uint8)] * (max(map(len, images)) - len(tiles))
-        rows.append(np.concatenate(tiles, axis=1))
-    grid = np.concatenate(rows, axis=0)
+    gap, cols = 4, max(map(len, images), default=0)
+    font = ImageFont.load_default(size=max(11, size // 9))
+    left = (max(int(font.getlength(label)) for label in row_labels) + 2 * gap) if row_labels else 0
+    sheet = Image.new(
+        "RGB", (left + gap + cols * (size + gap), gap + len(images) * (size + gap)), "white"
+    )
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(images):
+        y = gap + r * (size + gap)
+        if row_labels:
+            draw.text((gap, y + size // 2), row_labels[r], fill="black", font=font, anchor="lm")
+        for c, image in enumerate(row):
+            x = left + gap + c * (size + gap)
+            tile = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+            sheet.paste(Image.fromarray(tile), (x, y))
+            if cell_labels:
+                draw.text((x + 3, y + size - 3), cell_labels[r][c], fill="white", font=font,
+                          anchor="ld", stroke_width=2, stroke_fill="black")  # fmt: skip
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
-    Image.fromarray(grid).save(path)
+    sheet.save(path)
 
 
 def similarity(table: pd.DataFrame, path: str | Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from hyperface.storage import manifests
 from hyperface.storage.lineage import lineage_meta
@@ -22,7 +21,7 @@ def concat_gallery(shards: list[str | Path], out: str | Path, root: str | Path) 
     schema = manifests.gallery_schema(dim)
     with manifests.ManifestWriter(out, schema, meta) as writer:
         for shard in shards:
-            table = pq.read_table(shard, columns=["index", "seed", "face_prob", "embedding"])
+            table = manifests.read_table(shard, ["index", "seed", "face_prob", "embedding"])
             n = table.num_rows
             writer.write(
                 {

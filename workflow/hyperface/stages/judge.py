@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from hyperface.quality.judge import YuNetDetector, judge_images, load_judge
 from hyperface.quality.verdicts import identity_verdicts
@@ -94,7 +93,7 @@ def judge_gallery(
 ) -> pd.DataFrame:
     """The detector's score for an evenly spaced ``sample`` of the gallery's faces."""  # fmt: skip
     gallery = pd.concat(
-        [pq.read_table(s, columns=["index", "face_prob"]).to_pandas()
+        [manifests.read_table(s, ["index", "face_prob"]).to_pandas()
          .assign(container=str(Path(s).relative_to(root)), row=lambda f: np.arange(len(f)))
          for s in shards], ignore_index=True)  # fmt: skip
     gallery = gallery[gallery["index"].isin(evenly_spaced(gallery["index"].to_numpy(), sample))]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from hyperface.packing.neighbours import summarise
@@ -36,15 +36,29 @@ def packing_rows(
     )
 
 
-def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> list[list[np.ndarray]]:
+@dataclass
+class Grid:
+    """Images in rows, with a label per row (the identity) and per image (the sample)."""
+
+    images: list[list[np.ndarray]]
+    row_labels: list[str]
+    cell_labels: list[list[str]]
+
+    def draw(self, path: str, size: int = 112) -> None:
+        figures.sample_grid(self.images, path, size, self.row_labels, self.cell_labels)
+
+
+def _grid_images(shards: list[str], root: Path, rows: int, cols: int) -> Grid:
     """The first ``cols`` images of each of the first ``rows`` identities with images."""
     frame = load_shards(shards, ["identity", "sample", "has_image", "container", "row"], root)
     frame = frame[frame["has_image"]].sort_values(["identity", "sample"])
     store = Containers(root)
-    return [
-        store.images(group["container"].tolist()[:cols], group["row"].tolist()[:cols])
-        for _, group in list(frame.groupby("identity", sort=True))[:rows]
-    ]
+    groups = [group.head(cols) for _, group in list(frame.groupby("identity", sort=True))[:rows]]
+    return Grid(
+        [store.images(g["container"].tolist(), g["row"].tolist()) for g in groups],
+        [f"identity {g['identity'].iloc[0]}" for g in groups],
+        [[f"#{k}" for k in g["sample"]] for g in groups],
+    )
 
 
 class Sources:
@@ -68,7 +82,7 @@ class Sources:
     def path(self, name: str) -> str:
         return str(self.inputs[name])
 
-    def grid(self, name: str) -> list[list[np.ndarray]]:
+    def grid(self, name: str) -> Grid:
         """The image grid of the shard list ``name`` (generated or aligned)."""
         return _grid_images(list(self.inputs[name]), self.root, self.grid_rows, self.grid_cols)
 
@@ -125,37 +139,43 @@ def _packing_table(src: Sources, out: str) -> None:
 
 @draws("gallery")
 def _gallery(src: Sources, out: str) -> None:
-    rows = manifests.read_manifest(src.path("gallery"), ["container", "row"]).head(GALLERY_GRID)
+    rows = manifests.read_manifest(src.path("gallery"), ["index", "container", "row"])
+    rows = rows.head(GALLERY_GRID)
     faces = Containers(src.root).images(rows["container"].tolist(), rows["row"].tolist())
+    names = [f"face {i}" for i in rows["index"]]
     cols = src.grid_cols
-    figures.sample_grid([faces[i : i + cols] for i in range(0, len(faces), cols)], out, size=128)
+    starts = range(0, len(faces), cols)
+    figures.sample_grid([faces[i : i + cols] for i in starts], out, size=128,
+                        cell_labels=[names[i : i + cols] for i in starts])  # fmt: skip
 
 
 @draws("samples_raw")
 def _samples_raw(src: Sources, out: str) -> None:
-    figures.sample_grid(src.grid("generated"), out)
+    src.grid("generated").draw(out)
 
 
 @draws("samples_aligned")
 def _samples_aligned(src: Sources, out: str) -> None:
-    figures.sample_grid(src.grid("aligned"), out)
+    src.grid("aligned").draw(out)
 
 
 @draws("similarity")
 def _similarity(src: Sources, out: str) -> None:
-    figures.similarity(pd.read_parquet(src.path("similarity")), out)
+    figures.similarity(manifests.read_manifest(src.path("similarity")), out)
 
 
 @draws("filter_counts")
 def _filter_counts(src: Sources, out: str) -> None:
     figures.filter_counts(
-        pd.read_parquet(src.path("counts")), pd.read_parquet(src.path("images")), out
+        manifests.read_manifest(src.path("counts")),
+        manifests.read_manifest(src.path("images")),
+        out,
     )
 
 
 @draws("pose")
 def _pose(src: Sources, out: str) -> None:
-    figures.pose(pd.read_parquet(src.path("images")), out)
+    figures.pose(manifests.read_manifest(src.path("images")), out)
 
 
 @draws("judge")
@@ -166,7 +186,7 @@ def _judge(src: Sources, out: str) -> None:
 
 @draws("training")
 def _training(src: Sources, out: str) -> None:
-    figures.training(pd.read_parquet(src.path("history")), out)
+    figures.training(manifests.read_manifest(src.path("history")), out)
 
 
 @draws("benchmarks")

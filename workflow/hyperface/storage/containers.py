@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hyperface.settings import Encoding
+from hyperface.storage.readable import reading
 
 IMAGE_COLUMN = "image"
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -96,8 +97,10 @@ class Container:
 
     def __init__(self, path: str | Path, cache_groups: int = 8, cache: GroupCache | None = None):
         self.path = Path(path)
-        self.meta = pq.read_metadata(self.path)  # the file is opened per row group read: a
-        # loader that touches a thousand shards holds no thousand descriptors
+        # the file is opened per row group read: a loader that touches a thousand shards holds
+        # no thousand descriptors
+        with reading(self.path):
+            self.meta = pq.read_metadata(self.path)
         sizes = [self.meta.row_group(g).num_rows for g in range(self.meta.num_row_groups)]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.cache = cache if cache is not None else GroupCache(cache_groups)
@@ -108,7 +111,7 @@ class Container:
     def _group(self, g: int) -> pa.StructArray:
         column = self.cache.get((self.path, g))
         if column is None:
-            with pq.ParquetFile(self.path, metadata=self.meta) as file:
+            with reading(self.path), pq.ParquetFile(self.path, metadata=self.meta) as file:
                 column = file.read_row_group(g, columns=[IMAGE_COLUMN]).column(0).combine_chunks()
             self.cache.put((self.path, g), column)
         return column
@@ -168,7 +171,8 @@ class Containers:
 def has_image(path: str | Path) -> np.ndarray:
     """Which rows of a shard manifest hold an image, without reading image bytes: the Parquet
     statistics count each row group's missing images, and only row groups with some are read."""
-    file = pq.ParquetFile(path)
+    with reading(path):
+        file = pq.ParquetFile(path)
     meta = file.metadata
     leaf = (
         [meta.row_group(0).column(i).path_in_schema for i in range(meta.num_columns)].index(
@@ -197,7 +201,8 @@ def load_shards(
     stored = [c for c in columns if c not in ("has_image", "container", "row")]
     parts = []
     for path in paths:
-        frame = pq.read_table(path, columns=stored).to_pandas()
+        with reading(path):
+            frame = pq.read_table(path, columns=stored).to_pandas()
         if "has_image" in columns:
             frame["has_image"] = has_image(path)
         if root is not None:

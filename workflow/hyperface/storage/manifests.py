@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from hyperface import __version__
 from hyperface.storage import containers
+from hyperface.storage.readable import reading
 
 META_PREFIX = "hyperface."
 TIMING_COLUMNS = frozenset({"elapsed_s", "seconds", "images_per_s"})
@@ -394,21 +395,29 @@ def write_frame(
     write_manifest(path, {name: frame[name].to_numpy() for name in frame.columns}, schema, meta)
 
 
+def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A manifest (or some of its columns) as an Arrow table; an unreadable file is an error
+    that names it."""
+    with reading(path):
+        return pq.read_table(path, columns=columns)
+
+
 def read_manifest(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a manifest (or some of its columns) as a DataFrame; fixed-size list columns become
     object columns of arrays."""
-    return pq.read_table(path, columns=columns).to_pandas()
+    return read_table(path, columns).to_pandas()
 
 
 def read_embeddings(path: str | Path, column: str = "embedding") -> np.ndarray:
     """The embedding column of a manifest as one (n, D) float32 array, without a Python loop."""
-    col = pq.read_table(path, columns=[column]).column(column).combine_chunks()
+    col = read_table(path, [column]).column(column).combine_chunks()
     dim = col.type.list_size
     return np.array(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    raw = pq.read_schema(path).metadata or {}
+    with reading(path):
+        raw = pq.read_schema(path).metadata or {}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         key_s = key.decode()

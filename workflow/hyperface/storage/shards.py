@@ -48,3 +48,11 @@ def holdout_set(n_identities: int, holdout_identities: int) -> set[int]:
     """The identities kept out of training for the held-out verification benchmark: the last
     ones (a choice every node makes alike, from the config alone)."""
     return set(range(n_identities - holdout_identities, n_identities))
+
+
+def default_results(configfiles: list[str]) -> str:
+    """The results root of a config that names none: ``results`` for the demo's config.yaml,
+    ``results-<name>`` for the config file ``<name>.yaml`` (joined for overlays), so two
+    configs run in one checkout never plan over each other's outputs."""
+    names = [Path(f).stem for f in configfiles if Path(f).stem != "config"]
+    return "-".join(["results", *dict.fromkeys(names)])
