@@ -21,7 +21,6 @@ wildcard_constraints:
 
 
 include: "workflow/rules/tiny_models.smk"
-include: "workflow/rules/fingerprint.smk"
 include: "workflow/rules/gallery.smk"
 include: "workflow/rules/pack.smk"
 include: "workflow/rules/generate.smk"

@@ -7,6 +7,8 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's packa
 
 from hyperface.generators.packaged import copy_packaged
 from hyperface.runtime import setup_job
+from hyperface.storage.stamps import stamp_built
 
 setup_job(snakemake.log[0])
-copy_packaged(snakemake.wildcards.name, snakemake.output[0])
+copy_packaged(snakemake.wildcards.name, snakemake.output.model)
+stamp_built([snakemake.output.model], snakemake.params.fingerprints)

@@ -6,6 +6,9 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../workflow")  # the checkout's packa
 
 from hyperface.generators.tiny import write_all
 from hyperface.runtime import setup_job
+from hyperface.storage.stamps import stamp_built
 
 setup_job(snakemake.log[0], snakemake.threads)
-write_all(snakemake.params.root, seed=snakemake.params.seed, resolution=snakemake.params.resolution)
+p = snakemake.params
+write_all(p.root, seed=p.seed, resolution=p.resolution)
+stamp_built(p.models, p.fingerprints)

@@ -63,11 +63,10 @@ def test_every_figure_has_one_drawer():
         assert (REPO / "workflow" / "report" / f"{figure.name}.rst").exists(), figure.name
 
 
-# rules whose whole work is one library call: the models the demo writes or copies, stamps
+# rules whose whole work is one library call: the models the demo writes or copies
 LIBRARY_RULES = {
     "tiny_models": "generators.tiny",
     "packaged_weights": "generators.packaged",
-    "fingerprint": "storage.stamps",
 }
 
 

@@ -193,17 +193,15 @@ def generated_shard(tmp_path, tiny):
 def test_alignment_interrupted_mid_shard_keeps_finished_identities(
     generated_shard, tiny, monkeypatch, caplog
 ):
+    from hyperface.settings import AlignmentSettings, EmbedderSettings, Encoding
     from hyperface.stages import align_shard as align
 
     root = generated_shard
     settings = {
-        "alignment": {
-            "size": 112,
-            "min_face_prob": 0.9,
-            "fallback": "center_crop",
-            "batch_size": 4,
-        },
-        "embedder": {"backend": "insightface", "weights": str(tiny["arcface"]), "batch_size": 8},
+        "alignment": AlignmentSettings(fallback="center_crop", batch_size=4),
+        "embedder": EmbedderSettings(
+            backend="insightface", weights=str(tiny["arcface"]), batch_size=8
+        ),
         "device": "cpu",
     }
 
@@ -214,7 +212,7 @@ def test_alignment_interrupted_mid_shard_keeps_finished_identities(
             root / "references.parquet",
             out,
             root,
-            encoding={"format": "png", "quality": 95},
+            encoding=Encoding("png", 95),
             **settings,
         )
         return out

@@ -24,6 +24,7 @@ from .conftest import (
     fresh_workdir,
     kill_when,
     micro_config,
+    planned_jobs,
     run_snakemake,
 )
 
@@ -137,3 +138,66 @@ def test_two_fresh_runs_of_the_demo_config_are_identical(demo_run, tmp_path):
     } <= set(outputs(demo_run))
     assert outputs(demo_run) == outputs(second)
     assert differing(demo_run, second, outputs(demo_run)) == []
+
+
+def _change_one_float(folder: Path) -> None:
+    """One weight of the tiny Arc2Face UNet changed in place; the file still loads."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(str(path))
+    name = sorted(tensors)[0]
+    tensors[name].view(-1)[0] += 0.5
+    save_file(tensors, str(path))
+
+
+def test_nothing_changed_or_only_times_plans_nothing(baseline, tmp_path):
+    workdir = copy_workdir(baseline, tmp_path / "same")
+    assert planned_jobs(run_snakemake(workdir, micro_config(), TARGET, "-n")) == {}
+    for path in (workdir / "resources/tiny/arc2face/arc2face").iterdir():
+        path.touch()  # same bytes, new times: content decides
+    (workdir / "resources/tiny/arc2face/arc2face").touch()
+    assert planned_jobs(run_snakemake(workdir, micro_config(), TARGET, "-n")) == {}
+
+
+def test_weights_changed_in_place_rerun_what_used_them(baseline, tiny_resources, tmp_path):
+    from hyperface.storage.lineage import fingerprint
+
+    rerun = copy_workdir(baseline, tmp_path / "rerun")
+    _change_one_float(rerun / "resources/tiny/arc2face/arc2face")
+    jobs = planned_jobs(run_snakemake(rerun, micro_config(), TARGET, "-n"))
+    assert jobs["generate_shard"] == 2 and "pack" not in jobs and "gallery_shard" not in jobs
+    run_snakemake(rerun, micro_config(), TARGET)
+    fresh = fresh_workdir(tiny_resources, tmp_path / "fresh")
+    _change_one_float(fresh / "resources/tiny/arc2face/arc2face")
+    run_snakemake(fresh, micro_config(), TARGET)
+
+    assert differing(rerun, fresh, COMPARED) == []
+    assert differing(baseline, rerun, COMPARED) == COMPARED[1:]  # not the references
+    inputs = manifests.read_meta(rerun / "results/generated/shard-00000.parquet")["inputs"]
+    recorded = [w["lineage"] for w in inputs["weights"] if w["path"].endswith("arc2face/arc2face")]
+    assert recorded == [fingerprint(rerun / "resources/tiny/arc2face/arc2face")]  # truthful
+
+
+def test_a_deleted_product_is_planned_again(baseline, tmp_path):
+    workdir = copy_workdir(baseline, tmp_path / "deleted")
+    for product in ("dataset.parquet", "references.parquet", "gallery.parquet"):
+        (workdir / "results" / product).unlink()
+    jobs = planned_jobs(run_snakemake(workdir, micro_config(), TARGET, "-n"))
+    assert {"dataset", "pack", "gallery"} <= set(jobs), jobs
+
+
+def test_a_truncated_shard_is_named_by_every_job_that_reads_it(baseline, tmp_path):
+    workdir = copy_workdir(baseline, tmp_path / "truncated")
+    shard = workdir / "results/aligned/shard-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    proc = run_snakemake(workdir, micro_config(), TARGET, "--keep-going", check=False)
+    assert proc.returncode != 0
+    failed = re.findall(r"Error in rule (\w+):", proc.stdout + proc.stderr)
+    assert {"dataset", "stats"} <= set(failed), failed
+    for log in ["dataset", "stats"]:
+        text = (workdir / f"results/logs/{log}.log").read_text()
+        assert "results/aligned/shard-00000.parquet: cannot be read as Parquet" in text, text[
+            -2000:
+        ]
+        assert "delete it and run snakemake again" in text

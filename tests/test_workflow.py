@@ -99,9 +99,10 @@ def test_paper_scale_dry_run_without_weights(tmp_path, profile):
     )
     assert jobs["evaluate"] == 5
     assert total <= 400
-    assert (
-        "not found" in proc.stdout + proc.stderr
-    )  # the missing real weights are reported, not fatal to the plan
+    # the missing real weights are listed with their settings, not fatal to the plan
+    assert "embedder.weights: resources/weights/arc2face/arcface.onnx is missing" in (
+        proc.stdout + proc.stderr
+    )
 
 
 def test_large_overlay_plans_300k_identities_in_a_few_hundred_jobs(tmp_path):
@@ -138,6 +139,43 @@ def test_bad_config_fails_before_any_job(tmp_path, overrides, key):
     assert proc.returncode != 0
     assert key in out, out[-3000:]
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_a_config_with_several_problems_is_refused_in_one_short_message(tmp_path):
+    config = demo_config(**{"training.epochs": 3.0, "packing.lr_steps": 5, "generation.bata": 0.1})
+    proc = run_snakemake(tmp_path, config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for line in [
+        "invalid config (3 problems):",
+        "training.epochs: 3.0 is not an integer",
+        "packing.lr_steps: unknown key; did you mean packing.lr_step?",
+        "generation.bata: unknown key; did you mean generation.beta?",
+    ]:
+        assert line in out, out
+    assert len(out.splitlines()) < 60 and "$schema" not in out
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_missing_inputs_are_refused_before_any_job(tmp_path):
+    config = demo_config(
+        **{
+            "gallery.generator": "ldm",
+            "gallery.weights": "resources/weights/no-ldm",
+            "evaluation.benchmarks": {"lfw": "resources/benchmarks/lfw.bin"},
+        }
+    )
+    proc = run_snakemake(tmp_path, config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "2 inputs that no rule makes are missing or unreadable; nothing was started" in out
+    assert "gallery.weights: resources/weights/no-ldm is missing" in out
+    assert "evaluation.benchmarks.lfw: resources/benchmarks/lfw.bin is missing" in out
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources/tiny").exists()
+    # a dry-run lists the same problems and still shows the whole plan
+    dry = run_snakemake(tmp_path, config, "-n")
+    assert "a run stops before its first job" in dry.stdout + dry.stderr
+    assert planned_jobs(dry)["generate_shard"] == 4
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +400,7 @@ def test_changing_beta_reruns_generation_and_what_follows(finished):
 def test_changing_the_judge_reruns_its_verdict_as_a_fresh_one(finished, tmp_path, monkeypatch):
     """A smaller judge sample re-runs the judge and what shows it, nothing upstream, and the new
     verdict equals the judge stage run afresh on the same shards."""
+    from hyperface.settings import JudgeSettings
     from hyperface.stages.judge import judge
 
     from .compare import parquet_content
@@ -384,7 +423,7 @@ def test_changing_the_judge_reruns_its_verdict_as_a_fresh_one(finished, tmp_path
         out_images=fresh["images"],
         out_identities=fresh["identities"],
         out_gallery=fresh["gallery"],
-        settings=config["quality"]["judge"],
+        settings=JudgeSettings.from_section(config["quality"]["judge"]),
     )
     for part, path in fresh.items():
         assert parquet_content(work / f"results/stats/judge_{part}.parquet") == parquet_content(
@@ -451,3 +490,13 @@ def test_summary_lists_every_output(finished):
         "results/plots/packing_trace.png",
     ]:
         assert path in out
+
+
+def test_the_readme_shows_what_a_fresh_demo_and_the_dry_runs_print(finished):
+    """Every table and job count of README.md between its figure markers, regenerated from this
+    fresh demo and from dry-runs (python -m hyperface.reports.readme rewrites them)."""
+    from hyperface.reports import readme
+
+    made = readme.figures(readme.Run(finished, finished / "config.yaml"))
+    assert set(made) == set(readme.FIGURES)
+    assert readme.differences((REPO / "README.md").read_text(), made) == [], made

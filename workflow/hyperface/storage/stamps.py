@@ -13,17 +13,19 @@ Snakefile costs a ``stat`` per file, not a read of a 3.4 GB UNet.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+from urllib.parse import quote
 
 from hyperface.storage.lineage import DigestCache, digest, fingerprint
 
 
 def stamp_path(path: str | Path, folder: str | Path) -> Path:
-    """Where the stamp of ``path`` lives: a readable name plus a hash of the normalised path."""
-    norm = os.path.normpath(str(path))
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", norm).strip("_")[-80:]
-    return Path(folder) / f"{slug}-{digest(norm)[:8]}.fingerprint"
+    """Where the stamp of ``path`` lives: the normalised path, quoted into one file name (a
+    long one shortened and completed by a hash)."""
+    name = quote(os.path.normpath(str(path)), safe="")
+    if len(name) > 180:
+        name = f"{name[-160:]}-{digest(name)}"
+    return Path(folder) / f"{name}.fingerprint"
 
 
 def stamp(path: str | Path, folder: str | Path, cache: DigestCache, *, built: bool) -> Path:
@@ -55,3 +57,11 @@ def _newest_mtime_ns(path: Path) -> int:
         return path.stat().st_mtime_ns
     times = [p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()]
     return max(times, default=path.stat().st_mtime_ns)
+
+
+def stamp_built(paths: list[str | Path], folder: str | Path) -> None:
+    """The stamps of models a rule has just written (the demo's tiny and packaged models)."""
+    cache = DigestCache(Path(folder) / "digests.json")
+    for path in paths:
+        stamp(path, folder, cache, built=True)
+    cache.save()

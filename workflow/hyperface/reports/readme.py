@@ -1,0 +1,120 @@
+"""The README's figures, from a run: every table and job count it shows, regenerated.
+
+A figure in README.md sits between ``<!-- name -->`` and ``<!-- /name -->`` (invisible once
+rendered); :data:`FIGURES` says how each is made - from a finished demo's outputs or from a
+dry-run. ``python -m hyperface.reports.readme`` rewrites them after ``make demo``; ``--check``
+lists the ones that differ (and a workflow test runs that check on a fresh demo), so a reader
+can tell drift from breakage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+BLOCK = re.compile(r"<!-- (?P<name>[\w-]+) -->(?P<body>.*?)<!-- /(?P=name) -->", re.S)
+BETA = "generation:\n  beta: 0.05\n"
+
+
+def dry_run(workdir: Path, configfiles: list[Path], *extra: str) -> str:
+    """The "Job stats" table a dry-run of the demo workflow prints, as printed."""
+    snakefile = str(REPO / "Snakefile")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-s", snakefile, "-d", str(workdir),
+           "--configfile", *map(str, configfiles), *extra]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("total"))
+    return "\n".join(lines[start : end + 1])
+
+
+def total(table: str) -> str:
+    return table.splitlines()[-1].split()[-1]
+
+
+def fresh(configs: list[str], *extra: str) -> str:
+    """The job stats of a config planned in an empty folder (what a first run does)."""
+    with tempfile.TemporaryDirectory() as empty:
+        return dry_run(Path(empty), [REPO / "config" / c for c in configs], *extra)
+
+
+def _code(text: str) -> str:
+    return f"\n```\n{text.strip()}\n```\n"
+
+
+class Run:
+    """A finished demo (its folder and config file), the source of the run's figures."""
+
+    def __init__(self, workdir: Path, configfile: Path):
+        self.workdir, self.configfile = Path(workdir), Path(configfile)
+
+    def summary(self) -> str:
+        return _code((self.workdir / "results/eval/summary.md").read_text())
+
+    def beta_rerun(self) -> str:
+        overlay = self.workdir / "beta.yaml"
+        overlay.write_text(BETA)
+        try:
+            return _code(dry_run(self.workdir, [self.configfile, overlay]))
+        finally:
+            overlay.unlink()
+
+
+PAPER_50K = ("--config", 'packing={"n_identities": 50000}', 'gallery={"size": 50000}')
+FIGURES: dict[str, Callable[[Run], str]] = {
+    "demo-summary": Run.summary,
+    "demo-jobs": lambda run: total(fresh(["config.yaml"])),
+    "paper-dry-run": lambda run: _code(fresh(["paper.yaml"])),
+    "paper-50k-jobs": lambda run: total(fresh(["paper.yaml"], *PAPER_50K)),
+    "large-jobs": lambda run: total(fresh(["paper.yaml", "large.yaml"])),
+    "beta-rerun": Run.beta_rerun,
+}
+
+
+def figures(run: Run, names: list[str] | None = None) -> dict[str, str]:
+    """The README's figures as this run and these dry-runs give them."""
+    return {name: FIGURES[name](run) for name in names or FIGURES}
+
+
+def differences(readme: str, made: dict[str, str]) -> list[str]:
+    """The figures whose README text differs from ``made`` (or that the README lacks)."""
+    shown = {m["name"]: m["body"] for m in BLOCK.finditer(readme)}
+    return [name for name, body in made.items() if shown.get(name, "").strip() != body.strip()]
+
+
+def rewrite(readme: str, made: dict[str, str]) -> str:
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        body = made.get(name, match["body"])
+        return f"<!-- {name} -->{body}<!-- /{name} -->"
+
+    return BLOCK.sub(fill, readme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workdir", type=Path, default=Path("."), help="a finished demo's folder")
+    ap.add_argument("--configfile", type=Path, default=REPO / "config" / "config.yaml")
+    ap.add_argument("--readme", type=Path, default=REPO / "README.md")
+    ap.add_argument("--check", action="store_true", help="list differing figures, change nothing")
+    args = ap.parse_args(argv)
+    made = figures(Run(args.workdir, args.configfile))
+    text = args.readme.read_text()
+    differ = differences(text, made)
+    if args.check:
+        for name in differ:
+            print(f"{args.readme}: figure {name} differs from this run")
+        return 1 if differ else 0
+    args.readme.write_text(rewrite(text, made))
+    print(f"{args.readme}: {len(differ)} figure(s) updated: {', '.join(differ) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
