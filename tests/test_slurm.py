@@ -155,18 +155,23 @@ def test_workflow_through_slurm_resumes_after_time_limits(cluster, tmp_path):
             str(REPO / "profiles" / "slurm"),
             "--workflow-profile",
             str(REPO / "tests" / "slurm" / "profile"),
+            "--verbose",  # logs every sbatch call
         ),
     ]
     proc = subprocess.run(cmd, env=cluster, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    calls = re.findall(r"sbatch call: (.*)", proc.stdout + proc.stderr)
+    print("\n".join(re.sub(r" --wrap=.*", " --wrap=...", call) for call in calls))
+    # partitions from profiles/slurm/partitions.yaml alone, chosen by what each job asks; no account
+    assert calls and not any(" -A " in call for call in calls), calls[:3]
     assert straight.wait(timeout=1200) == 0, straight.stderr.read()[-4000:]
     assert (workdir / "results/eval/summary.md").exists()
 
     jobs = sacct_jobs(cluster)
     assert set(jobs) >= GPU_RULES | CPU_RULES, sorted(jobs)
     # GPU rules got one GPU on the GPU partition (evaluate asked the generic-resource way; train,
-    # with training.gpus 2, two for its two ranks), CPU rules none, on the CPU partition; every
-    # job under the profile's explicit account
+    # with training.gpus 2, two for its two ranks), CPU rules none, on the CPU partition, neither
+    # named by a rule; every job under the user's default account
     for rule in GPU_RULES:
         gpus = 2 if rule == "train" else 1
         assert all(

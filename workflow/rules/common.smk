@@ -11,17 +11,17 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from hyperface.config_checks import config_errors  # noqa: E402
+from hyperface.generators.packaged import PACKAGED  # noqa: E402
 from hyperface.preflight import named_inputs  # noqa: E402
 from hyperface.preflight import problems as input_problems  # noqa: E402
 from hyperface.preflight import refusal as input_refusal  # noqa: E402
+from hyperface.reports.catalog import figures_drawn, inputs_read  # noqa: E402
 from hyperface.settings import Settings, schema  # noqa: E402
 from hyperface.storage.lineage import DigestCache  # noqa: E402
-from hyperface.storage.stamps import stamp, stamp_path  # noqa: E402
-from hyperface.validation import config_problems, refusal  # noqa: E402
-from hyperface.generators.packaged import PACKAGED  # noqa: E402
-from hyperface.reports.catalog import figures_drawn, inputs_read  # noqa: E402
 from hyperface.storage.shards import SHARD_PATTERN, shard_names, shard_range  # noqa: E402
 from hyperface.storage.shards import default_results, results_root  # noqa: E402
+from hyperface.storage.stamps import stamp, stamp_path  # noqa: E402
+from hyperface.validation import config_problems, refusal  # noqa: E402
 
 # every problem at once, one line each, before anything is planned
 _problems = config_problems(config, schema())
@@ -51,8 +51,8 @@ TINY_FILES = {
     "stylegan2": f"{TINY}/stylegan2/ffhq-tiny.safetensors",
 }
 
-# real face models copied out of PyPI packages (hyperface.generators.packaged): the demo's gallery, embedder
-# and judge
+# real face models copied out of PyPI packages (hyperface.generators.packaged): the demo's
+# gallery, embedder and judge
 PACKAGED_ROOT = "resources/packaged"
 PACKAGED_FOLDERS = [f"{PACKAGED_ROOT}/{name}" for name in PACKAGED]
 JUDGE = config["quality"]["judge"]
@@ -72,7 +72,7 @@ def _norm(path):
 
 # Models, benchmarks and image folders: content decides, not times (hyperface.storage.stamps).
 # Rules take an input's content stamp, rewritten only when its fingerprint changes, and the path
-# itself when a rule builds it (the demo's tiny and packaged models, the held-out .bin).
+# itself when a rule builds it (the demo's tiny and packaged models).
 HOLDOUT_BIN = f"{R}/eval/holdout.bin"  # an output of this workflow: Snakemake tracks it
 BUILT = {_norm(p) for p in [*TINY_FILES.values(), *PACKAGED_FOLDERS]}
 NAMED = named_inputs(S)
@@ -98,11 +98,12 @@ def by_content(*paths):
     still plans the whole DAG): the check below lists it, and a run stops before any job."""
     found = []
     for path in paths:
-        built = _norm(path) in BUILT
-        if built or _norm(path) == _norm(HOLDOUT_BIN):
+        if _norm(path) == _norm(HOLDOUT_BIN):
             found.append(path)
-        if built or (os.path.exists(path) and _norm(path) != _norm(HOLDOUT_BIN)):
-            found.append(stamp_of(path))  # the rule that builds a path writes its stamp too
+        elif _norm(path) in BUILT:
+            found += [path, stamp_of(path)]  # the rule that builds a path writes its stamp too
+        elif os.path.exists(path):
+            found.append(stamp_of(path))
     return found
 
 
@@ -128,7 +129,7 @@ def products_of(setting):
     }[setting]
 
 
-# every input no rule makes, checked once over the jobs that need it: listed in a dry-run,
+# every input that no job makes, checked once over the jobs that need it - listed in a dry-run,
 # and a run stops before its first job (onstart, in the Snakefile)
 INPUT_PROBLEMS = input_problems(
     [

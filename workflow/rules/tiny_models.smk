@@ -20,7 +20,7 @@ rule tiny_models:
         seed=config["seed"],
         resolution=config["tiny_models"]["resolution"],
         models=list(TINY_FILES.values()),
-        fingerprints=FINGERPRINTS,
+        fingerprints=lambda wildcards, output: os.path.dirname(output.stamps[0]),
     script:
         "../../scripts/tiny_models.py"
 
@@ -38,6 +38,6 @@ rule packaged_weights:
     conda:
         "../../envs/gpu.yaml"
     params:
-        fingerprints=FINGERPRINTS,
+        fingerprints=lambda wildcards, output: os.path.dirname(output.stamp),
     script:
         "../../scripts/packaged_weights.py"

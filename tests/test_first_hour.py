@@ -123,3 +123,29 @@ def test_a_truncated_manifest_is_named_with_its_fix(tmp_path):
     for read in (manifests.read_manifest, manifests.read_meta, manifests.read_embeddings):
         with pytest.raises(UnreadableOutput, match=f"{path}: .*delete it and run snakemake again"):
             read(path)
+
+
+def test_each_config_file_has_its_own_results_folder():
+    from hyperface.storage.shards import default_results
+
+    assert default_results(["config/config.yaml"]) == "results"
+    assert default_results(["config/config.yaml", "/x/config/paper.yaml"]) == "results-paper"
+    assert default_results(["config/paper.yaml", "config/large.yaml"]) == "results-paper-large"
+
+
+def test_image_grids_have_borders_and_labels(tmp_path):
+    from PIL import Image
+
+    from hyperface.reports.figures import sample_grid
+
+    red = np.full((50, 50, 3), (255, 0, 0), np.uint8)
+    path = tmp_path / "grid.png"
+    sample_grid([[red, red, red], [red]], path, size=40, row_labels=["identity 7", "identity 9"],
+                cell_labels=[["#0", "#1", "#2"], ["#0"]])  # fmt: skip
+    grid = np.asarray(Image.open(path).convert("RGB"))
+    left = grid.shape[1] - 4 - 3 * 44  # the label column
+    assert grid.shape[0] == 4 + 2 * 44 and left > 20
+    assert (grid[:, left : left + 4] == 255).all()  # a white border between label and cells
+    assert (grid[4 + 40 : 4 + 44, left + 4 :] == 255).all()  # and between the rows
+    assert (grid[10:30, :left] < 128).any()  # the identity label is drawn
+    assert (grid[4 + 44 + 5, left + 4 + 44 + 5] == 255).all()  # the second row's missing cell
