@@ -128,9 +128,9 @@ def test_a_truncated_manifest_is_named_with_its_fix(tmp_path):
 def test_each_config_file_has_its_own_results_folder():
     from hyperface.storage.shards import default_results
 
-    assert default_results(["config/config.yaml"]) == "results"
-    assert default_results(["config/config.yaml", "/x/config/paper.yaml"]) == "results-paper"
-    assert default_results(["config/paper.yaml", "config/large.yaml"]) == "results-paper-large"
+    assert default_results([]) == default_results(["config/config.yaml"]) == "results"
+    assert default_results(["config/config.yaml", "beta.yaml"]) == "results"  # an overlay
+    assert default_results(["/x/config/paper.yaml", "beta.yaml"]) == "results-paper"
 
 
 def test_image_grids_have_borders_and_labels(tmp_path):

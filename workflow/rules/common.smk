@@ -33,7 +33,7 @@ _problems = config_errors(S)
 if _problems:
     raise WorkflowError(refusal(_problems))
 
-R = (S.results or default_results(workflow.configfiles)).rstrip("/")
+R = (S.results or default_results(workflow.overwrite_configfiles)).rstrip("/")
 N_IDENTITIES = S.packing.n_identities
 GALLERY_SHARDS = shard_names(S.gallery.size, S.gallery.shard_size)
 ID_SHARDS = shard_names(N_IDENTITIES, S.generation.identities_per_shard)

@@ -50,9 +50,10 @@ def holdout_set(n_identities: int, holdout_identities: int) -> set[int]:
     return set(range(n_identities - holdout_identities, n_identities))
 
 
-def default_results(configfiles: list[str]) -> str:
-    """The results root of a config that names none: ``results`` for the demo's config.yaml,
-    ``results-<name>`` for the config file ``<name>.yaml`` (joined for overlays), so two
-    configs run in one checkout never plan over each other's outputs."""
-    names = [Path(f).stem for f in configfiles if Path(f).stem != "config"]
-    return "-".join(["results", *dict.fromkeys(names)])
+def default_results(configfiles: list[str | Path]) -> str:
+    """The results root of a config that names none, from the config files given on the command
+    line: ``results`` for the demo's config.yaml (or none), ``results-<name>`` when the first is
+    ``<name>.yaml``; later files are overlays of it (a changed setting, not another dataset), so
+    two configs run in one checkout never plan over each other's outputs."""
+    name = Path(configfiles[0]).stem if configfiles else "config"
+    return "results" if name == "config" else f"results-{name}"
