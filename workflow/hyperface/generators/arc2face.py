@@ -10,6 +10,7 @@ installed release's public modules.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +75,22 @@ class Arc2FaceTextEncoder(torch.nn.Module):
             token_embeds = self.clip.embeddings.token_embedding(input_ids)
         hidden = self.clip.embeddings(inputs_embeds=token_embeds)
         mask = create_causal_mask(
-            config=self.clip.config, inputs_embeds=hidden, attention_mask=None, past_key_values=None
+            config=self.clip.config, inputs_embeds=hidden, attention_mask=None, **_no_cache()
         )
         hidden = self.clip.encoder(inputs_embeds=hidden, attention_mask=mask, is_causal=True)
         return (self.clip.final_layer_norm(hidden.last_hidden_state),)
+
+
+@cache
+def _no_cache() -> dict[str, None]:
+    """create_causal_mask's "no cache" argument: ``cache`` since transformers 5.2x, where
+    ``past_key_values`` warns that it goes away in 5.40; ``past_key_values`` before."""
+    import inspect
+
+    from transformers.masking_utils import create_causal_mask
+
+    names = inspect.signature(create_causal_mask).parameters
+    return {"cache": None} if "cache" in names else {"past_key_values": None}
 
 
 def load_tokenizer(base_model: str | Path):

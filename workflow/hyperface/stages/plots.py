@@ -91,9 +91,8 @@ class Sources:
         """Nearest-neighbour cosines of the identities before and after packing, and their
         summaries (distance to the gallery included): one blocked search, two figures."""
         refs = torch.from_numpy(manifests.read_embeddings(self.path("references")))
-        start = manifests.read_manifest(self.path("references"), ["init_index"])[
-            "init_index"
-        ].to_numpy()
+        frame = manifests.read_manifest(self.path("references"), ["init_index"])
+        start = torch.tensor(frame["init_index"].to_numpy(), dtype=torch.int64)
         gal = torch.from_numpy(manifests.read_embeddings(self.path("gallery")))
         init = gal[start] if (start >= 0).all() else refs
         before, _ = nearest(init, init, exclude_self=True)
