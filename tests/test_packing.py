@@ -18,6 +18,10 @@ TEMPERATURE = {
 }
 
 
+# the known-optimum tests: no gallery pull, 1,500 iterations, lr halved every 500
+SCHEDULE = dict(alpha=0, iterations=1500, lr=0.01, lr_decay=0.5, lr_step=500, trace_every=500)
+
+
 def max_cos(x: np.ndarray) -> float:
     c = x @ x.T
     np.fill_diagonal(c, -2)
@@ -43,14 +47,9 @@ def test_simplex(objective):
     d = 8
     res = run(
         start(d + 1, d),
-        alpha=0,
-        iterations=1500,
-        lr=0.01,
-        lr_decay=0.5,
-        lr_step=500,
         objective=objective,
         temperature=TEMPERATURE[objective],
-        trace_every=500,
+        **SCHEDULE,
     )
     assert max_cos(res.embeddings) == pytest.approx(-1 / d, abs=0.01)
 
@@ -61,14 +60,9 @@ def test_cross_polytope(objective):
     d = 8
     res = run(
         start(2 * d, d),
-        alpha=0,
-        iterations=1500,
-        lr=0.01,
-        lr_decay=0.5,
-        lr_step=500,
         objective=objective,
         temperature=TEMPERATURE[objective],
-        trace_every=500,
+        **SCHEDULE,
     )
     assert max_cos(res.embeddings) == pytest.approx(0.0, abs=0.02)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hyperface.reports.licences import licence_rows, licence_table, most_restrictive
 from hyperface.settings import JudgeSettings, Settings
 
 
@@ -57,3 +58,10 @@ def recipe_lines(settings: Settings, ref_meta: dict) -> list[str]:
         f"- alignment: MTCNN to the ArcFace {settings.alignment.size} px template",
         f"- embedder: `{settings.embedder.backend}` (`{settings.embedder.weights}`)",
     ]
+
+
+def licence_lines(settings: Settings, tiny_root: str, preamble: str = "") -> list[str]:
+    """The "Licences" section of a card: the most restrictive terms first, then every model's."""
+    rows = licence_rows(models_used(settings, tiny_root))
+    lead = [preamble, ""] if preamble else []
+    return ["## Licences", "", *lead, most_restrictive(rows), "", licence_table(rows)]

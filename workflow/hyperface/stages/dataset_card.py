@@ -13,8 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from hyperface.quality.verdicts import judge_figures
-from hyperface.reports.cards import models_used, recipe_lines
-from hyperface.reports.licences import licence_rows, licence_table, most_restrictive
+from hyperface.reports.cards import licence_lines, recipe_lines
 from hyperface.settings import LeakageSettings, Settings
 from hyperface.storage import manifests
 
@@ -36,7 +35,6 @@ def write_dataset_card(
     frame = manifests.read_manifest(dataset, ["identity", "label"])
     meta = manifests.read_meta(dataset)
     filtered = manifests.read_manifest(counts)
-    rows = licence_rows(models_used(settings, tiny_root))
     lines = [
         *_header_lines(frame, Path(dataset).name, meta["lineage"]),
         "## How it was made",
@@ -60,11 +58,7 @@ def write_dataset_card(
         "",
         *judge_lines(judge),
         "",
-        "## Licences",
-        "",
-        most_restrictive(rows),
-        "",
-        licence_table(rows),
+        *licence_lines(settings, tiny_root),
         "## Intended use and limits",
         "",
         "Training and evaluating face-recognition models in research. The images carry the biases "

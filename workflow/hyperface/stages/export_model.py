@@ -12,8 +12,7 @@ import pandas as pd
 
 from hyperface.recognition.onnx_export import CONTRACT, INPUT, OUTPUT, export_onnx
 from hyperface.recognition.training import load_backbone
-from hyperface.reports.cards import models_used, recipe_lines
-from hyperface.reports.licences import licence_rows, licence_table, most_restrictive
+from hyperface.reports.cards import licence_lines, recipe_lines
 from hyperface.settings import Settings
 from hyperface.storage import manifests
 from hyperface.storage.lineage import lineage_meta, provenance, recorded_meta
@@ -67,6 +66,12 @@ def export_model(
     return difference
 
 
+LICENCE_PREAMBLE = (
+    "The model was trained only on the synthetic dataset, which the models below made; it "
+    "carries their terms."
+)
+
+
 @dataclass
 class ModelCard:
     """MODEL_CARD.md: the exported model's interface, training data and recipe, evaluation,
@@ -86,7 +91,6 @@ class ModelCard:
     def render(self) -> str:
         settings, history, dataset = self.settings, self.history, self.dataset
         onnx_name, weights_meta = self.onnx_name, self.weights_meta
-        rows = licence_rows(models_used(settings, self.tiny_root))
         loss = f"; final epoch loss {history.iloc[-1]['loss']:.4f}" if len(history) else ""
         t = settings.training
         lines = [
@@ -127,19 +131,12 @@ class ModelCard:
             *self.lineage,
             "```",
             "",
-            "## Licences",
-            "",
-            "The model was trained only on the synthetic dataset, which the models below made; it "
-            "carries their terms.",
-            "",
-            most_restrictive(rows),
-            "",
-            licence_table(rows),
+            *licence_lines(settings, self.tiny_root, LICENCE_PREAMBLE),
             "## Intended use and limits",
             "",
             "Research on face recognition trained without real faces. Accuracy on real faces is "
-            "what "
-            "the evaluation table says and no more; check demographic performance before any use.",
+            "what the evaluation table says and no more; check demographic performance before any "
+            "use.",
             "",
         ]
         return "\n".join(lines)
