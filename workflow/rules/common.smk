@@ -77,12 +77,14 @@ HOLDOUT_BIN = f"{R}/eval/holdout.bin"  # an output of this workflow: Snakemake t
 BUILT = {_norm(p) for p in [*TINY_FILES.values(), *PACKAGED_FOLDERS]}
 NAMED = named_inputs(S)
 FINGERPRINTS = "resources/fingerprints"
-_digests = DigestCache(f"{FINGERPRINTS}/digests.json")
-# each stamp written, or brought up to date with its input's content, now
-for _path in dict.fromkeys([*BUILT, *(_norm(item.path) for item in NAMED)]):
-    if os.path.exists(_path):
-        stamp(_path, FINGERPRINTS, _digests, built=_path in BUILT)
-_digests.save()
+# each stamp written, or brought up to date with its input's content, by the process that plans
+# (a job's own parse on a compute node only needs the stamps' names)
+if workflow.is_main_process:
+    _digests = DigestCache(f"{FINGERPRINTS}/digests.json")
+    for _path in dict.fromkeys([*BUILT, *(_norm(item.path) for item in NAMED)]):
+        if os.path.exists(_path):
+            stamp(_path, FINGERPRINTS, _digests, built=_path in BUILT)
+    _digests.save()
 
 
 def stamp_of(path):
@@ -135,7 +137,8 @@ INPUT_PROBLEMS = input_problems(
     [
         item
         for item in NAMED
-        if _norm(item.path) not in BUILT
+        if workflow.is_main_process
+        and _norm(item.path) not in BUILT
         and not all(os.path.exists(out) for out in products_of(item.setting))
     ]
 )
