@@ -158,8 +158,8 @@ face = MobileStyleGANGallery(folders["mobilestylegan"]).generate([0], seed=0)[0]
 assert face.shape == (1024, 1024, 3)
 assert SFaceEmbedder(folders["sface"]).embed([face[::8, ::8][:112, :112]]).shape == (1, 128)
 DlibJudge(folders["dlib"]), YuNetDetector(folders["yunet"]).detect(face)
-print("gpu env: tiny ArcFace through insightface and MTCNN, and the packaged real models, load and
-    run")
+print("gpu env: tiny ArcFace through insightface and MTCNN, and the packaged real models, "
+      "load and run")
 """,
     "tables.yaml": """
 import matplotlib
