@@ -96,14 +96,16 @@ PACKAGED_STAMP = stamp_of(PACKAGED_ROOT).removesuffix(".fingerprint") + "%2F{nam
 
 def by_content(*paths):
     """Inputs standing for model, benchmark and image-folder paths: the content stamp of each,
-    and the path itself where a rule builds it. A missing external one is no input (a dry-run
-    still plans the whole DAG): the check below lists it, and a run stops before any job."""
+    and the path itself where a job builds it (as ancient, so its time decides nothing). A missing
+    external one is no input (a dry-run still plans the whole DAG): the check below lists it, and
+    a run stops before any job."""
     found = []
     for path in paths:
         if _norm(path) == _norm(HOLDOUT_BIN):
             found.append(path)
         elif _norm(path) in BUILT:
-            found += [path, stamp_of(path)]  # the rule that builds a path writes its stamp too
+            # its rule writes its stamp too; the stamp, not the folder's time, decides
+            found += [ancient(path), stamp_of(path)]
         elif os.path.exists(path):
             found.append(stamp_of(path))
     return found
