@@ -122,6 +122,10 @@ def requirement_name(req: str) -> str:
     return normalise(re.split(r"[<>=!~\[ ;]", req, maxsplit=1)[0])
 
 
+# distributions that provide the same modules as the one installed here (a GPU build)
+ALTERNATIVES = {"onnxruntime": {"onnxruntime-gpu"}}
+
+
 def missing_per_env() -> dict[str, dict[str, list[str]]]:
     """env file -> {distribution: [rules needing it]} for what an env does not list."""
     out: dict[str, dict[str, list[str]]] = {}
@@ -129,7 +133,7 @@ def missing_per_env() -> dict[str, dict[str, list[str]]]:
         pip, extra = env_packages(env)
         listed = {requirement_name(r) for r in pip + extra}
         for module, dist in distributions(set(closure(script))).items():
-            if dist not in listed:
+            if dist not in listed and not ALTERNATIVES.get(dist, set()) & listed:
                 out.setdefault(env.name, {}).setdefault(f"{dist} (import {module})", []).append(
                     rule
                 )

