@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from hyperface.settings import Settings
 from hyperface.storage import manifests, recordio
 from hyperface.storage.containers import Container
 
@@ -99,13 +101,36 @@ def test_paper_scale_dry_run_without_weights(tmp_path, profile):
     )
     assert jobs["evaluate"] == 5
     assert total <= 400
+    # the planner counts the jobs the workflow plans
+    from hyperface import plan
+
+    for stage in plan.stages(Settings.from_section(config), plan.load_rates()):
+        assert jobs.get(stage.rule, 0) == stage.jobs, stage.rule
     # the missing real weights are listed with their settings, not fatal to the plan
     assert "embedder.weights: resources/weights/arc2face/arcface.onnx is missing" in (
         proc.stdout + proc.stderr
     )
 
 
-def test_large_overlay_plans_300k_identities_in_a_few_hundred_jobs(tmp_path):
+def runtimes(proc) -> dict[str, set[int]]:
+    """Rule -> the runtimes (minutes) its jobs ask for, from a dry-run's job listing."""
+    found: dict[str, set[int]] = {}
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        match = re.match(r"(?:local)?rule (\w+):", line)
+        if match:
+            rule = match.group(1)
+        match = re.search(r"\bruntime=(\d+)", line)
+        if match and rule:
+            found.setdefault(rule, set()).add(int(match.group(1)))
+    return found
+
+
+def test_large_overlay_plans_300k_identities_within_the_partitions_time_limit(tmp_path):
+    """Through the SLURM profile: a few hundred jobs, none asking more than the 48 h of
+    partitions.yaml, each runtime the planner's (hyperface.plan) for that rule."""
+    from hyperface import plan
+
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     assert config["packing"]["objective"] == "hard_min"  # the paper's own objective
     overlay = yaml.safe_load((REPO / "config" / "large.yaml").read_text())
@@ -114,10 +139,17 @@ def test_large_overlay_plans_300k_identities_in_a_few_hundred_jobs(tmp_path):
             config[section].update(values)
         else:
             config[section] = values
-    jobs = planned_jobs(run_snakemake(tmp_path, config, "-n"))
-    print(f"300,000 identities: {sum(jobs.values())} jobs")
+    proc = run_snakemake(tmp_path, config, "-n", "--profile", str(REPO / "profiles" / "slurm"))
+    jobs, asked = planned_jobs(proc), runtimes(proc)
+    print(f"300,000 identities: {sum(jobs.values())} jobs; minutes asked: {asked}")
     assert config["packing"]["objective"] == "neighbour_list"
-    assert jobs["generate_shard"] == 150 and sum(jobs.values()) < 400
+    assert jobs["generate_shard"] == 300 and sum(jobs.values()) < 700
+    limit = plan.partition_limits(REPO / "profiles" / "slurm" / "partitions.yaml")[0]
+    assert max(max(minutes) for minutes in asked.values()) <= limit == 48 * 60
+    settings, rates = Settings.from_section(config), plan.load_rates()
+    expected = {st.rule: plan.runtime_minutes(st, rates) for st in plan.stages(settings, rates)}
+    for rule in ("gallery_shard", "pack", "generate_shard", "align_shard", "train", "evaluate"):
+        assert asked[rule] == {expected[rule]}, rule
 
 
 BAD_CONFIGS = [

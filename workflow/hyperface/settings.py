@@ -177,6 +177,7 @@ class PackingSettings(Section):
     temperature: float
     neighbours: int
     refresh_every: int
+    search: str
     chunk_size: int | None
     checkpoint_every: int
     trace_every: int

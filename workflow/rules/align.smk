@@ -14,7 +14,7 @@ rule align_shard:
         "../../envs/gpu.yaml"
     threads: 4
     resources:
-        runtime=runtime(0.05, IMAGES_PER_GENERATE_JOB),
+        runtime=runtime_of("align_shard"),
         mem_mb=mem_mb(16000),
         gpu=1,
     params:

@@ -10,6 +10,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
+from hyperface import plan as planning  # noqa: E402
 from hyperface.config_checks import config_errors  # noqa: E402
 from hyperface.generators.packaged import PACKAGED  # noqa: E402
 from hyperface.preflight import named_inputs  # noqa: E402
@@ -189,23 +190,34 @@ def recogniser_file(wildcards):
     return by_content(recogniser_path(wildcards))
 
 
-# Generic resources: memory and runtime grow with the work in a job and with each retry.
-# Per-item seconds are conservative GPU estimates (the paper: 1.25 s per Arc2Face image on an
-# RTX 3090); a profile can override any of them with set-resources.
+# Generic resources. A job's runtime is the planner's estimate for it (hyperface.plan: the work
+# in one job at the rates of hyperface/throughputs.yaml, with headroom), the same figures
+# `python -m hyperface.plan` prints; a profile can override any of them with set-resources.
 GEN = config["generation"]
-IMAGES_PER_GENERATE_JOB = GEN["identities_per_shard"] * GEN["images_per_identity"]
+RATES = planning.load_rates()
+PLAN = {
+    stage.rule: stage for stage in planning.stages(S, RATES, len(BENCHMARKS) * (1 + len(BASELINES)))
+}
+
+
+def runtime_of(rule):
+    """Minutes for a job of ``rule``: the same on a retry of a job that resumes (pack, train,
+    the generation and alignment shards), more on each retry of one that starts over."""
+    return lambda wildcards, attempt: planning.attempt_minutes(PLAN[rule], RATES, attempt)
+
+
+# a partition file in the profile (the SLURM executor's partition config) states how long a job
+# may run: a job that would ask more is refused now, naming the setting to change
+_PARTITIONS = getattr(workflow.executor_settings, "partition_config", None)
+if _PARTITIONS and workflow.is_main_process:
+    _problems = planning.too_long(PLAN.values(), RATES, planning.partition_limits(_PARTITIONS))
+    if _problems:
+        raise WorkflowError(refusal(_problems))
 
 
 def generated_output(path):
     """The generated shards are removed once aligned unless ``images.keep_generated``."""
     return path if KEEP_GENERATED else temp(path)
-
-
-def runtime(seconds_per_item, items, minimum=10):
-    """Minutes for a job of ``items`` items, doubled on every retry."""
-    return lambda wildcards, attempt: attempt * max(
-        minimum, math.ceil(seconds_per_item * items / 60)
-    )
 
 
 def mem_mb(base):

@@ -55,7 +55,7 @@ rule export_imagefolder:
         "../../envs/tables.yaml"
     threads: 1
     resources:
-        runtime=runtime(0.001, N_IDENTITIES * GEN["images_per_identity"]),
+        runtime=runtime_of("export_imagefolder"),
         mem_mb=mem_mb(4000),
     params:
         root=root_param(0),
@@ -79,7 +79,7 @@ rule export_rec:
         "../../envs/tables.yaml"
     threads: 1
     resources:
-        runtime=runtime(0.0005, N_IDENTITIES * GEN["images_per_identity"]),
+        runtime=runtime_of("export_rec"),
         mem_mb=mem_mb(4000),
     params:
         root=root_param(1),

@@ -14,7 +14,7 @@ rule evaluate:
         "../../envs/gpu.yaml"
     threads: 4
     resources:
-        runtime=runtime(0.01, 12000),
+        runtime=runtime_of("evaluate"),
         mem_mb=mem_mb(16000),
         gpu=1,
     params:

@@ -12,7 +12,7 @@ rule gallery_shard:
         "../../envs/gpu.yaml"
     threads: 4
     resources:
-        runtime=runtime(0.5, config["gallery"]["shard_size"]),
+        runtime=runtime_of("gallery_shard"),
         mem_mb=mem_mb(16000),
         gpu=1,
     params:

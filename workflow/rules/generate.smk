@@ -13,7 +13,7 @@ rule generate_shard:
         "../../envs/gpu.yaml"
     threads: 4
     resources:
-        runtime=runtime(1.25, IMAGES_PER_GENERATE_JOB),
+        runtime=runtime_of("generate_shard"),
         mem_mb=mem_mb(24000),
         gpu=1,
     params:

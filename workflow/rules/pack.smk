@@ -13,7 +13,7 @@ rule pack:
         "../../envs/gpu.yaml"
     threads: 4
     resources:
-        runtime=runtime(0.25, config["packing"]["iterations"], minimum=30),
+        runtime=runtime_of("pack"),
         mem_mb=mem_mb(16000),
         gpu=1,
     params:

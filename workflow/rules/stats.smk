@@ -15,7 +15,7 @@ rule stats:
         "../../envs/tables.yaml"
     threads: 2
     resources:
-        runtime=runtime(0.001, N_IDENTITIES * GEN["images_per_identity"]),
+        runtime=runtime_of("stats"),
         mem_mb=mem_mb(16000),
     script:
         "../../scripts/stats.py"
@@ -39,7 +39,7 @@ rule leakage:
         "../../envs/gpu.yaml"
     threads: 4
     resources:
-        runtime=runtime(0.01, N_IDENTITIES * GEN["images_per_identity"]),
+        runtime=runtime_of("leakage"),
         mem_mb=mem_mb(16000),
         gpu=1,
     params:
@@ -67,7 +67,7 @@ rule judge:
         "../../envs/gpu.yaml"
     threads: 2
     resources:
-        runtime=runtime(0.2, 2 * JUDGE["sample"] * GEN["images_per_identity"]),
+        runtime=runtime_of("judge"),
         mem_mb=mem_mb(8000),
     params:
         root=root_param(1),

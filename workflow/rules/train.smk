@@ -14,11 +14,7 @@ rule train:
         "../../envs/gpu.yaml"
     threads: 16 * config["training"]["gpus"]
     resources:
-        runtime=runtime(
-            0.002 * config["training"]["epochs"],
-            N_IDENTITIES * GEN["images_per_identity"],
-            minimum=60,
-        ),
+        runtime=runtime_of("train"),
         mem_mb=mem_mb(64000 * config["training"]["gpus"]),
         gpu=config["training"]["gpus"],
     params:

@@ -112,15 +112,18 @@ class NeighbourList(Objective):
         chunk_size: int | None = None,
         neighbours: int = 16,
         refresh_every: int = 1,
+        search: str = "exact",
     ):
         super().__init__(temperature, chunk_size)
-        self.k, self.every = neighbours, refresh_every
+        self.k, self.every, self.search = neighbours, refresh_every, search
         self.lists: torch.Tensor | None = None
         self.edges: torch.Tensor | None = None
 
     def refresh(self, xn, iteration):
         if self.lists is None or iteration % self.every == 0:
-            _, self.lists = top_k(xn, xn, self.k, exclude_self=True, chunk_size=self.chunk)
+            _, self.lists = top_k(
+                xn, xn, self.k, exclude_self=True, chunk_size=self.chunk, search=self.search
+            )
             self.edges = undirected_edges(self.lists)
 
     def value_and_grad(self, xn):
@@ -158,12 +161,18 @@ OBJECTIVES: dict[str, type[Objective]] = {
 
 
 def make_objective(
-    name: str, *, temperature: float, chunk_size: int | None, neighbours: int, refresh_every: int
+    name: str,
+    *,
+    temperature: float,
+    chunk_size: int | None,
+    neighbours: int,
+    refresh_every: int,
+    search: str = "exact",
 ) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"packing.objective must be one of {tuple(OBJECTIVES)}, got {name!r}")
     if name == "neighbour_list":
-        return NeighbourList(temperature, chunk_size, neighbours, refresh_every)
+        return NeighbourList(temperature, chunk_size, neighbours, refresh_every, search)
     return OBJECTIVES[name](temperature, chunk_size)
 
 
@@ -178,13 +187,16 @@ class GalleryPull:
         candidates: int | None = None,
         refresh_every: int = 1,
         chunk_size: int | None = None,
+        search: str = "exact",
     ):
         self.gallery, self.alpha, self.k, self.every = gallery, alpha, candidates, refresh_every
-        self.chunk, self.lists = chunk_size, None
+        self.chunk, self.lists, self.search = chunk_size, None, search
 
     def refresh(self, xn: torch.Tensor, iteration: int) -> None:
         if self.k and (self.lists is None or iteration % self.every == 0):
-            _, self.lists = top_k(xn, self.gallery, self.k, chunk_size=self.chunk)
+            _, self.lists = top_k(
+                xn, self.gallery, self.k, chunk_size=self.chunk, search=self.search
+            )
 
     def nearest(
         self, xn: torch.Tensor, rows: torch.Tensor | None = None

@@ -107,6 +107,7 @@ def _objective(s: PackingSettings):
         chunk_size=s.chunk_size,
         neighbours=s.neighbours,
         refresh_every=s.refresh_every,
+        search=s.search,
     )
 
 
@@ -277,7 +278,7 @@ def _regulariser(
     if gal.shape[1] != dim:
         raise ValueError(f"gallery embeddings have dimension {gal.shape[1]}, references {dim}")
     lists = s.neighbours if s.objective == "neighbour_list" else None
-    return GalleryPull(gal, s.alpha, lists, s.refresh_every, s.chunk_size)
+    return GalleryPull(gal, s.alpha, lists, s.refresh_every, s.chunk_size, s.search)
 
 
 def _batch(
