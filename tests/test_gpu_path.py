@@ -78,3 +78,25 @@ def test_mtcnn_looks_for_faces_in_proportion_to_the_image():
     assert aligner.mtcnn((512, 512, 3)).min_face_size == 102
     assert aligner.mtcnn((1024, 768, 3)).min_face_size == 154
     assert aligner.mtcnn((64, 64, 3)).min_face_size == 20  # never below MTCNN's usual floor
+
+
+def test_the_gpu_benchmark_runs_every_section_in_its_smoke_mode():
+    """``python -m hyperface.bench.gpu --smoke``: each section at its smallest, on the CPU, with
+    the tiny models - proof that the one command a GPU hour runs works."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperface.bench.gpu", "--smoke"],
+        capture_output=True,
+        text=True,
+        cwd=REPO / "workflow",
+        timeout=600,
+    )
+    print(proc.stdout[-3000:])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("arc2face", "arcface", "mtcnn", "training", "packing"):
+        assert f"## {name} (" in proc.stdout, name
+    assert "FAILED" not in proc.stdout

@@ -209,7 +209,7 @@ def runtime_of(rule):
 # a partition file in the profile (the SLURM executor's partition config) states how long a job
 # may run: a job that would ask more is refused now, naming the setting to change
 _PARTITIONS = getattr(workflow.executor_settings, "partition_config", None)
-if _PARTITIONS and workflow.is_main_process:
+if _PARTITIONS and os.path.exists(_PARTITIONS) and workflow.is_main_process:
     _problems = planning.too_long(PLAN.values(), RATES, planning.partition_limits(_PARTITIONS))
     if _problems:
         raise WorkflowError(refusal(_problems))

@@ -46,6 +46,19 @@ def rate(root: Path, n: int, batch: int, augmentation: dict) -> float:
     return sum(map(len, batches)) / (time.perf_counter() - t0)
 
 
+def write_crops(root: Path, n: int, encoding: Encoding) -> None:
+    """``root``/shard.parquet: ``n`` jittered real face crops, 64 to an identity."""
+    schema = pa.schema([("identity", pa.int64()), ("image", manifests.IMAGE)])
+    manifests.write_manifest(
+        root / "shard.parquet",
+        {
+            "identity": np.arange(n) // 64,
+            "image": [image_cell(c, f"{i}", encoding) for i, c in enumerate(faces(n, 112))],
+        },
+        schema,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m hyperface.bench.loader")
     ap.add_argument("--images", type=int, default=8192)
@@ -53,21 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    crops = faces(args.images, 112)
-    schema = pa.schema([("identity", pa.int64()), ("image", manifests.IMAGE)])
     print(f"# {args.images:,} crops, batches of {args.batch}, one process, one thread\n")
     print("| encoding | augmentation | images/s per core |\n|---|---|---:|")
     for encoding in (Encoding("png"), Encoding("jpeg", 95)):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            manifests.write_manifest(
-                root / "shard.parquet",
-                {
-                    "identity": np.arange(args.images) // 64,
-                    "image": [image_cell(c, f"{i}", encoding) for i, c in enumerate(crops)],
-                },
-                schema,
-            )
+            write_crops(root, args.images, encoding)
             for name, aug in (("none", {}), ("paper (AdaFace)", PAPER_AUGMENTATION)):
                 print(
                     f"| {encoding.format} | {name} | "

@@ -132,7 +132,10 @@ class Arc2FaceGenerator:
         steps: int = 25,
         guidance_scale: float = 3.0,
         resolution: int = 512,
+        dtype: torch.dtype | None = None,
     ):
+        """``dtype``: the networks' precision, float16 on a GPU and float32 on a CPU unless set
+        (bfloat16 for the benchmark)."""
         from diffusers import (
             AutoencoderKL,
             DPMSolverMultistepScheduler,
@@ -142,7 +145,7 @@ class Arc2FaceGenerator:
 
         weights, base_model = Path(weights), Path(base_model)
         self.device = torch.device(device)
-        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
         self.steps, self.guidance_scale, self.resolution = steps, guidance_scale, resolution
         self.tokenizer = load_tokenizer(base_model)
         self.text_encoder = Arc2FaceTextEncoder.from_folder(weights / "encoder")
