@@ -18,6 +18,7 @@ metadata)
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +26,47 @@ from safetensors.torch import load_file, save_file
 
 ARC2FACE_PROMPT_WORDS = ("photo", "of", "a", "id", "person")
 TEXT_HIDDEN = 512  # >= the ArcFace dimension, so Arc2Face's zero-padding path runs unchanged
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The sizes of the Stable Diffusion / Arc2Face networks written here: tiny for the demo and
+    the tests, or those of the real downloads (:data:`SD15`)."""
+
+    vae_blocks: tuple[int, ...] = (16, 32)
+    vae_layers: int = 1
+    unet_blocks: tuple[int, ...] = (32, 64)
+    unet_layers: int = 1
+    groups: int = 8
+    text_hidden: int = TEXT_HIDDEN
+    text_layers: int = 1
+    text_heads: int = 8
+    text_intermediate: int = 1024
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def unet_down(self) -> tuple[str, ...]:  # attention in every block but the deepest
+        return ("CrossAttnDownBlock2D",) * (len(self.unet_blocks) - 1) + ("DownBlock2D",)
+
+    @property
+    def unet_up(self) -> tuple[str, ...]:
+        return ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (len(self.unet_blocks) - 1)
+
+
+TINY = Shapes()
+# Stable Diffusion 1.5's VAE and UNet (859.5M parameters), and Arc2Face's CLIP ViT-L text encoder
+SD15 = Shapes(
+    vae_blocks=(128, 256, 512, 512),
+    vae_layers=2,
+    unet_blocks=(320, 640, 1280, 1280),
+    unet_layers=2,
+    groups=32,
+    text_hidden=768,
+    text_layers=12,
+    text_heads=12,
+    text_intermediate=3072,
+    dtype=torch.float16,  # as the published files: half the disk
+)
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -144,24 +186,27 @@ def _legacy_vae_attention_names(path: Path) -> None:
     save_file(renamed, str(path))
 
 
-def write_stable_diffusion_base(folder: Path, seed: int = 0, resolution: int = 64) -> None:
+def write_stable_diffusion_base(
+    folder: Path, seed: int = 0, resolution: int = 64, shapes: Shapes = TINY
+) -> None:
     """The parts of a Stable Diffusion 1.5 folder Arc2Face uses: tokenizer, VAE, scheduler."""
     from diffusers import AutoencoderKL, PNDMScheduler
 
     torch.manual_seed(seed)
     write_clip_tokenizer(folder / "tokenizer")
+    blocks = len(shapes.vae_blocks)
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(16, 32),
-        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=shapes.vae_blocks,
+        layers_per_block=shapes.vae_layers,
         latent_channels=4,
-        norm_num_groups=8,
+        norm_num_groups=shapes.groups,
         sample_size=resolution,
     )
-    vae.save_pretrained(folder / "vae", safe_serialization=True)
+    vae.to(shapes.dtype).save_pretrained(folder / "vae", safe_serialization=True)
     _legacy_vae_attention_names(folder / "vae" / "diffusion_pytorch_model.safetensors")
     PNDMScheduler(
         beta_start=0.00085,
@@ -186,32 +231,41 @@ def write_stable_diffusion_base(folder: Path, seed: int = 0, resolution: int = 6
     (folder / "model_index.json").write_text(json.dumps(index, indent=2))
 
 
-def write_arc2face(folder: Path, vocab_size: int, seed: int = 0, resolution: int = 64) -> None:
-    """Arc2Face's download: ``arc2face/`` UNet, ``encoder/`` text encoder, ``arcface.onnx``."""
+def write_arc2face(
+    folder: Path,
+    vocab_size: int,
+    seed: int = 0,
+    resolution: int = 64,
+    shapes: Shapes = TINY,
+    arcface: bool = True,
+) -> None:
+    """Arc2Face's download: ``arc2face/`` UNet, ``encoder/`` text encoder, ``arcface.onnx`` (the
+    tiny one; without ``arcface``, none)."""
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=resolution // 2,
+        sample_size=resolution // 2 ** (len(shapes.vae_blocks) - 1),
         in_channels=4,
         out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=TEXT_HIDDEN,
+        layers_per_block=shapes.unet_layers,
+        block_out_channels=shapes.unet_blocks,
+        down_block_types=shapes.unet_down,
+        up_block_types=shapes.unet_up,
+        cross_attention_dim=shapes.text_hidden,
         attention_head_dim=8,
-        norm_num_groups=8,
+        norm_num_groups=shapes.groups,
     )
-    unet.save_pretrained(folder / "arc2face", safe_serialization=True)
+    unet.to(shapes.dtype).save_pretrained(folder / "arc2face", safe_serialization=True)
+    del unet
 
     config = CLIPTextConfig(
         vocab_size=vocab_size,
-        hidden_size=TEXT_HIDDEN,
-        intermediate_size=1024,
-        num_hidden_layers=1,
-        num_attention_heads=8,
+        hidden_size=shapes.text_hidden,
+        intermediate_size=shapes.text_intermediate,
+        num_hidden_layers=shapes.text_layers,
+        num_attention_heads=shapes.text_heads,
         max_position_embeddings=77,
         bos_token_id=vocab_size - 2,
         eos_token_id=vocab_size - 1,
@@ -225,10 +279,11 @@ def write_arc2face(folder: Path, vocab_size: int, seed: int = 0, resolution: int
     (enc_dir / "config.json").write_text(json.dumps(config_dict, indent=2, default=str))
     # the published file predates transformers 5: every tensor sits under "text_model." and the
     # position ids are stored as a buffer
-    legacy = {f"text_model.{k}": v.clone() for k, v in encoder.state_dict().items()}
+    legacy = {f"text_model.{k}": v.to(shapes.dtype) for k, v in encoder.state_dict().items()}
     legacy["text_model.embeddings.position_ids"] = torch.arange(77)[None]
     torch.save(legacy, enc_dir / "pytorch_model.bin")
-    write_arcface_onnx(folder / "arcface.onnx", seed=seed)
+    if arcface:
+        write_arcface_onnx(folder / "arcface.onnx", seed=seed)
 
 
 def write_ldm(folder: Path, seed: int = 0, resolution: int = 64) -> None:
