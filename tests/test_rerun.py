@@ -20,7 +20,6 @@ from hyperface.storage import manifests
 from .compare import differing, parquet_content
 from .conftest import (
     copy_workdir,
-    demo_config,
     fresh_workdir,
     kill_when,
     micro_config,
@@ -52,7 +51,7 @@ CHANGES = {
 @pytest.fixture(scope="module")
 def baseline(tiny_resources, tmp_path_factory) -> Path:
     workdir = fresh_workdir(tiny_resources, tmp_path_factory.mktemp("baseline") / "w")
-    run_snakemake(workdir, micro_config(), TARGET)
+    run_snakemake(workdir, micro_config())  # every default target: cards, judge, model too
     return workdir
 
 
@@ -110,34 +109,34 @@ def test_killed_generation_shard_keeps_its_finished_identities(baseline, tmp_pat
     assert not (workdir / "results/partial").exists()
 
 
-def test_two_fresh_runs_of_the_demo_config_are_identical(demo_run, tmp_path):
+def test_two_fresh_runs_are_identical(baseline, tiny_resources, tmp_path):
     """Bit for bit on the CPU: manifests (but their wall-clock columns), weights, images, the
-    exported model and the cards."""
-    second = tmp_path / "second"
-    run_snakemake(second, demo_config())
+    exported model and the cards - the shared micro run against a second one from nothing."""
+    second = fresh_workdir(tiny_resources, tmp_path / "second")
+    run_snakemake(second, micro_config())
 
     def outputs(workdir: Path) -> list[str]:
         return sorted(
             str(p.relative_to(workdir))
             for p in (workdir / "results").rglob("*")
             if p.is_file()
-            and p.suffix
-            in (".parquet", ".safetensors", ".png", ".bin", ".onnx", ".md", ".rec", ".idx")
+            and p.suffix in (".parquet", ".safetensors", ".png", ".bin", ".onnx", ".md")
             and "plots" not in p.parts
         )
 
-    assert len(outputs(demo_run)) > 200  # the ImageFolder export's 180 images among them
     assert {
-        "results/generated/shard-00000.parquet",
-        "results/aligned/shard-00003.parquet",
-        "results/rec/train.rec",
-        "results/rec/train.idx",
+        "results/gallery/shard-00000.parquet",
+        "results/generated/shard-00001.parquet",
+        "results/aligned/shard-00001.parquet",
         "results/train/model.safetensors",
+        "results/eval/holdout.bin",
+        "results/stats/judge_images.parquet",
+        "results/DATASET_CARD.md",
         "results/model/model.onnx",
         "results/model/MODEL_CARD.md",
-    } <= set(outputs(demo_run))
-    assert outputs(demo_run) == outputs(second)
-    assert differing(demo_run, second, outputs(demo_run)) == []
+    } <= set(outputs(baseline))
+    assert outputs(baseline) == outputs(second)
+    assert differing(baseline, second, outputs(baseline)) == []
 
 
 def _change_one_float(folder: Path) -> None:

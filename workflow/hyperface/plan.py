@@ -165,6 +165,20 @@ def table(plan: list[Stage], rates: dict, column: str, concurrency: int) -> pd.D
     return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
 
 
+def report(plan: list[Stage], rates: dict, column: str, gpus: int, what: str) -> str:
+    """The plan as printed: a header line and the table."""
+    frame = table(plan, rates, column, gpus)
+    head = f"{what}: {gpus} {column.upper()}s at once, rates from {RATES.name}"
+    return head + "\n" + frame.to_string(index=False, float_format=lambda v: f"{v:,.1f}")
+
+
+def evaluations_of(s: Settings) -> int:
+    """(model, benchmark) pairs the evaluate rule runs: benchmarks and the holdout, for the
+    trained model and each baseline."""
+    benchmarks = len(s.evaluation.benchmarks) + bool(s.evaluation.holdout_identities)
+    return benchmarks * (1 + len(s.evaluation.models))
+
+
 def partition_limits(path: str | Path) -> tuple[float, float]:
     """The longest runtime (minutes) any partition of a plugin partition file allows to a GPU job
     and to a CPU job (inf where none states a limit)."""
@@ -268,19 +282,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     s = settings_of(args.configfile, args.config)
     rates = load_rates(args.rates)
-    evaluations = (len(s.evaluation.benchmarks) + bool(s.evaluation.holdout_identities)) * (
-        1 + len(s.evaluation.models)
-    )
+    evaluations = evaluations_of(s)
     if args.calibrate:
         updated = calibrate(args.calibrate, s, rates, args.column, evaluations)
         args.rates.write_text(_dump(updated))
         print(f"{args.rates}: {args.column} column rewritten from {args.calibrate}")
         return
     plan = stages(s, rates, evaluations)
-    frame = table(plan, rates, args.column, args.gpus)
-    configs = ", ".join(args.configfile)
-    print(f"{configs}: {args.gpus} {args.column.upper()}s at once, rates from {args.rates.name}")
-    print(frame.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    print(report(plan, rates, args.column, args.gpus, ", ".join(args.configfile)))
     if args.partitions:
         problems = too_long(plan, rates, partition_limits(args.partitions))
         if problems:

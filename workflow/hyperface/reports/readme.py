@@ -66,6 +66,16 @@ class Run:
             overlay.unlink()
 
 
+def planned(configs: list[str]) -> str:
+    """What ``python -m hyperface.plan --configfile <configs>`` prints."""
+    from hyperface import plan
+
+    s = plan.settings_of([str(REPO / "config" / c) for c in configs], [])
+    rates = plan.load_rates()
+    stages = plan.stages(s, rates, plan.evaluations_of(s))
+    return _code(plan.report(stages, rates, "gpu", 8, ", ".join(f"config/{c}" for c in configs)))
+
+
 PAPER_50K = ("--config", 'packing={"n_identities": 50000}', 'gallery={"size": 50000}')
 FIGURES: dict[str, Callable[[Run], str]] = {
     "demo-summary": Run.summary,
@@ -74,6 +84,8 @@ FIGURES: dict[str, Callable[[Run], str]] = {
     "paper-50k-jobs": lambda run: total(fresh(["paper.yaml"], *PAPER_50K)),
     "large-jobs": lambda run: total(fresh(["paper.yaml", "large.yaml"])),
     "beta-rerun": Run.beta_rerun,
+    "plan-paper": lambda run: planned(["paper.yaml"]),
+    "plan-large": lambda run: planned(["paper.yaml", "large.yaml"]),
 }
 
 
