@@ -57,6 +57,35 @@ class Run:
     def summary(self) -> str:
         return _code((self.workdir / "results/eval/summary.md").read_text())
 
+    def packing(self) -> str:
+        """The packed identities before (their gallery faces: the trace's first row) and after
+        (the references' recorded quality), in the embedder's space."""
+        import pandas as pd
+        import yaml
+
+        from hyperface.storage import manifests
+
+        first = pd.read_parquet(self.workdir / "results/pack/trace.parquet").iloc[0]
+        after = manifests.read_meta(self.workdir / "results/references.parquet")["quality"]
+        alpha = yaml.safe_load(self.configfile.read_text())["packing"]["alpha"]
+        rows = [
+            ("minimum pairwise distance", first["min_distance"], after["min_distance"]),
+            ("mean nearest-neighbour distance", first["mean_nn_distance"],
+             after["mean_nn_distance"]),
+            ("mean distance to the nearest gallery face", abs(first["regulariser"]) / alpha,
+             after["mean_gallery_distance"]),
+        ]  # fmt: skip
+        head = "| identities | before packing (their gallery faces) | after packing |\n"
+        head += "|---|---:|---:|\n"
+        return "\n" + head + "".join(f"| {n} | {b:.4f} | {a:.4f} |\n" for n, b, a in rows)
+
+    def judge(self) -> str:
+        """The judge's table of the dataset card."""
+        card = (self.workdir / "results/DATASET_CARD.md").read_text().splitlines()
+        start = next(i for i, line in enumerate(card) if line.startswith("| judge |"))
+        end = next(i for i in range(start, len(card)) if not card[i].startswith("|"))
+        return _code("\n".join(card[start:end]))
+
     def beta_rerun(self) -> str:
         overlay = self.workdir / "beta.yaml"
         overlay.write_text(BETA)
@@ -79,6 +108,8 @@ def planned(configs: list[str]) -> str:
 PAPER_50K = ("--config", 'packing={"n_identities": 50000}', 'gallery={"size": 50000}')
 FIGURES: dict[str, Callable[[Run], str]] = {
     "demo-summary": Run.summary,
+    "demo-packing": Run.packing,
+    "demo-judge": Run.judge,
     "demo-jobs": lambda run: total(fresh(["config.yaml"])),
     "paper-dry-run": lambda run: _code(fresh(["paper.yaml"])),
     "paper-50k-jobs": lambda run: total(fresh(["paper.yaml"], *PAPER_50K)),
