@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hyperface.generators.gallery import read_rgb
-from hyperface.generators.mobilestylegan import MobileStyleGANGallery
+from hyperface.generators.mobilestylegan import MobileStyleGANGallery, to_uint8
 from hyperface.generators.packaged import PACKAGED, copy_packaged
 from hyperface.quality.judge import DlibJudge, YuNetDetector, judge_images
 from hyperface.quality.verdicts import identity_verdicts, judged_same
@@ -122,6 +122,35 @@ def test_mobilestylegan_draws_a_face_per_seed_and_index(models):
         models["mobilestylegan"], truncation_psi=0.0
     )  # psi 0: the mean face
     assert np.array_equal(*mean.generate([0, 1], seed=0))
+
+
+def test_per_layer_styles_equal_the_network_when_every_layer_has_the_same_style(models):
+    """MobileStyleGAN's synthesis with a style per layer (w+) and its noise maps as inputs: all
+    rows equal and the baked noise -> the published network's face (within one level); fine
+    layers from another face, or fresh noise, -> another image."""
+    gallery = MobileStyleGANGallery(models["mobilestylegan"], truncation_psi=0.7, threads=2)
+    z = np.random.default_rng(0).standard_normal((2, 512)).astype(np.float32)
+    w = gallery.mapping(z)[0]
+    import openvino as ov
+
+    core = ov.Core()  # the published network, in float32 as draw_styles runs
+    published = core.compile_model(
+        core.read_model(str(models["mobilestylegan"] / "SynthesisNetwork.xml")),
+        "CPU",
+        {"INFERENCE_PRECISION_HINT": "f32"},
+    )
+    plain = to_uint8(published(w[:1])[0][0])
+    same = np.abs(plain.astype(int) - gallery.draw_styles(np.repeat(w[:1], 23, axis=0)))
+    assert same.max() <= 1 and same.mean() < 1e-3  # measured: max 1, mean 5e-6 (rounding)
+    mixed = np.repeat(w[:1], 23, axis=0)
+    mixed[12:] = w[1]  # the fine layers' styles from the second face
+    assert np.abs(gallery.draw_styles(mixed).astype(int) - plain).mean() > 1.0
+    # fresh noise maps: the same face in other fine detail
+    rng = np.random.default_rng(1)
+    fresh = [rng.standard_normal(n.shape).astype(np.float32) for n in gallery.baked_noise]
+    moved = np.abs(gallery.draw_styles(np.repeat(w[:1], 23, axis=0), fresh).astype(int) - plain)
+    print(f"fresh noise maps: mean change {moved.mean():.2f} of 255")
+    assert 0 < moved.mean() < 15  # measured: 7.7 (hair, skin texture, background detail)
 
 
 def test_a_missing_package_names_what_to_install(monkeypatch, tmp_path):

@@ -20,6 +20,66 @@ from hyperface.seeding import numpy_rng, torch_generator
 
 Z_DIM = 512
 MEAN_SAMPLES = 4096
+STYLE_LAYERS = 23  # 3 per block at 8...512 px, 2 at 1024: the synthesis IR's style consumers
+NOISE_MAPS = 15  # one at 4 px, two per block at 8...512 px
+
+
+def per_layer_styles(synthesis):
+    """The synthesis IR with its one ``style`` input [1, 512] replaced by ``styles`` [1, 23, 512]:
+    row j feeds the j-th style layer (in the order the network computes them, coarse to fine),
+    so faces can take coarse and fine styles from different latents (StyleGAN's w+). With every
+    row equal it is the published network exactly."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    style = synthesis.inputs[0].get_node()
+    order = {op.get_friendly_name(): k for k, op in enumerate(synthesis.get_ordered_ops())}
+    consumers = sorted(
+        style.output(0).get_target_inputs(), key=lambda t: order[t.get_node().get_friendly_name()]
+    )
+    layers = [t for t in consumers if t.get_node().get_type_name() == "MatMul"]
+    if len(layers) != STYLE_LAYERS:
+        raise WeightsError(
+            f"MobileStyleGAN synthesis: {len(layers)} style layers, expected {STYLE_LAYERS}"
+        )
+    styles = ops.parameter([1, STYLE_LAYERS, Z_DIM], np.float32, name="styles")
+    styles.output(0).get_tensor().set_names({"styles"})
+    axis = ops.constant(np.int64(1))
+    rows = [ops.gather(styles, ops.constant(np.int64(j)), axis) for j in range(STYLE_LAYERS)]
+    for j, target in enumerate(layers):
+        target.replace_source_output(rows[j].output(0))
+    for target in consumers:  # the rest read the style's shape only: any row serves
+        if target.get_node().get_type_name() != "MatMul":
+            target.replace_source_output(rows[0].output(0))
+    return ov.Model(synthesis.get_results(), [styles], "synthesis_per_layer_styles")
+
+
+def noise_inputs(synthesis) -> list[np.ndarray]:
+    """Turn the 15 noise maps baked into the synthesis IR (constants [1, 1, H, W], each a standard
+    normal draw times its layer's learnt strength) into inputs ``noise_0`` ... ``noise_14``
+    (coarse to fine), scaled by that strength inside the graph; edits the model in place and
+    returns the baked draws (constant / strength), which reproduce the published network."""
+    from openvino import opset13 as ops
+
+    baked = []
+    for op in synthesis.get_ordered_ops():
+        if op.get_type_name() != "Constant":
+            continue
+        shape = tuple(op.get_output_partial_shape(0).to_shape())
+        if len(shape) == 4 and shape[:2] == (1, 1) and shape[2] > 1:
+            value = op.get_data().astype(np.float32)
+            strength = float(value.std())
+            noise = ops.parameter(list(shape), np.float32, name=f"noise_{len(baked)}")
+            noise.output(0).get_tensor().set_names({f"noise_{len(baked)}"})
+            scaled = ops.multiply(noise, ops.constant(np.float32(strength)))
+            for target in list(op.output(0).get_target_inputs()):
+                target.replace_source_output(scaled.output(0))
+            synthesis.add_parameters([noise])
+            baked.append(value / strength)
+    if len(baked) != NOISE_MAPS:
+        raise WeightsError(f"MobileStyleGAN synthesis: {len(baked)} noise maps, not {NOISE_MAPS}")
+    return baked
 
 
 class MobileStyleGANGallery:
@@ -39,6 +99,8 @@ class MobileStyleGANGallery:
         mapping.reshape({mapping.inputs[0].get_any_name(): [-1, Z_DIM]})
         self.mapping = core.compile_model(mapping, "CPU", config)
         self.synthesis = core.compile_model(synthesis, "CPU", config)
+        self._core, self._config, self._folder = core, config, folder
+        self._per_layer = None
         self.psi = truncation_psi
         z = (
             numpy_rng(0, "mobilestylegan_mean_w")
@@ -47,16 +109,34 @@ class MobileStyleGANGallery:
         )
         self.mean_w = self.mapping(z)[0].mean(axis=0, keepdims=True)
 
+    def draw_styles(self, styles: np.ndarray, noise: list[np.ndarray] | None = None) -> np.ndarray:
+        """One face (H, W, 3 uint8) from per-layer styles (23, 512) - row j styles layer j, rows
+        0-2 the 8 px block ... 21-22 the 1024 px one - and noise maps (15 standard normal draws,
+        coarse to fine; None: the published network's own)."""
+        if self._per_layer is None:  # built on first use: the gallery does not need it
+            model = per_layer_styles(
+                self._core.read_model(str(self._folder / "SynthesisNetwork.xml"))
+            )
+            self.baked_noise = noise_inputs(model)
+            # float32 throughout: OpenVINO runs bfloat16 on CPUs with AMX by default, which moves
+            # pixels by up to 2 levels and makes the faces depend on the CPU (and was slower here)
+            exact = {**self._config, "INFERENCE_PRECISION_HINT": "f32"}
+            self._per_layer = self._core.compile_model(model, "CPU", exact)
+        feeds = {"styles": np.asarray(styles, np.float32)[None]}
+        for k, value in enumerate(self.baked_noise if noise is None else noise):
+            feeds[f"noise_{k}"] = np.asarray(value, np.float32).reshape(self.baked_noise[k].shape)
+        return to_uint8(self._per_layer(feeds)[0][0])
+
     def generate(self, indices: list[int], seed: int) -> list[np.ndarray]:
         z = torch.stack(
             [torch.randn(Z_DIM, generator=torch_generator(seed, "gallery", i)) for i in indices]
         ).numpy()
         w = self.mapping(z)[0]
         w = self.mean_w + self.psi * (w - self.mean_w)
-        images = []
-        for row in w:  # the synthesis IR has a fixed batch of one
-            img = self.synthesis(row[None])[0][0]
-            images.append(
-                np.clip((img.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-            )
-        return images
+        # the synthesis IR has a fixed batch of one
+        return [to_uint8(self.synthesis(row[None])[0][0]) for row in w]
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """The synthesis output (3, H, W) in [-1, 1] as (H, W, 3) uint8."""
+    return np.clip((image.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
