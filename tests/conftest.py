@@ -14,16 +14,6 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Two groups for pytest-xdist's loadgroup: the SLURM test, which spends most of its 18
-    minutes waiting on the scheduler, runs beside all the others, which keep one worker and
-    their collection order (so the session's shared runs are made once)."""
-    for item in items:
-        group = "slurm" if item.get_closest_marker("slurm") else "suite"
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """Every tiny model, written once through the same code the tiny_models rule runs."""
