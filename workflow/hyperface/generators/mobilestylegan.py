@@ -2,10 +2,10 @@
 
 MobileStyleGAN (Belousov 2021) distils StyleGAN2's FFHQ generator into a mapping network (z -> w,
 512-d) and a wavelet-based synthesis network (w -> RGB in [-1, 1]), published as OpenVINO IR in the
-``random-face`` wheel. About 0.4 s per image on 2 threads (float32). The draw for gallery index i is the same
-z as the StyleGAN2 backend's (a 512-d normal from the stream (seed, "gallery", i)); truncation
-pulls w toward the mean w, estimated once from a fixed set of draws so it does not move with the
-seed.
+``random-face`` wheel. About 0.4 s per image on 2 threads (float32). The draw for gallery index
+i is the same z as the StyleGAN2 backend's (a 512-d normal from the stream (seed, "gallery", i));
+truncation pulls w toward the mean w, estimated once from a fixed set of draws so it does not move
+with the seed.
 """
 
 from __future__ import annotations
