@@ -195,9 +195,7 @@ def recogniser_file(wildcards):
 # `python -m hyperface.plan` prints; a profile can override any of them with set-resources.
 GEN = config["generation"]
 RATES = planning.load_rates()
-PLAN = {
-    stage.rule: stage for stage in planning.stages(S, RATES, len(BENCHMARKS) * (1 + len(BASELINES)))
-}
+PLAN = {stage.rule: stage for stage in planning.stages(S, RATES, planning.evaluations_of(S))}
 
 
 def runtime_of(rule):

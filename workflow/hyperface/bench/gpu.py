@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hyperface.bench.containers import faces
+
 SECTIONS: dict[str, Callable[[Bench], list[dict]]] = {}
 
 
@@ -76,18 +78,6 @@ def section(name: str):
         return fn
 
     return register
-
-
-def _faces(n: int, side: int) -> list[np.ndarray]:
-    """Real faces (scikit-image's astronaut) at ``side`` px, jittered so no two are equal."""
-    import cv2
-    from skimage import data
-
-    base = cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_AREA)
-    rng = np.random.default_rng(0)
-    return [
-        np.clip(base + rng.integers(-8, 9, base.shape), 0, 255).astype(np.uint8) for _ in range(n)
-    ]
 
 
 @section("arc2face")
@@ -153,7 +143,7 @@ def arcface(b: Bench) -> list[dict]:
 
     n, batch = (8, 4) if b.smoke else (4096, 128)
     model = InsightFaceEmbedder(b.arcface, device=b.device, batch_size=batch)
-    crops = _faces(n, 112)
+    crops = faces(n, 112)
     model.embed(crops[:batch])  # warm-up
     secs = b.timed(lambda: model.embed(crops))
     return [{"images": n, "batch": batch, "images/s": n / secs}]
@@ -165,7 +155,7 @@ def mtcnn(b: Bench) -> list[dict]:
 
     n, batch = (2, 2) if b.smoke else (512, 32)
     aligner = Aligner(device=b.device)
-    images = _faces(n, 512)
+    images = faces(n, 512)
     aligner.align(images[:batch])  # warm-up
     found = []
     secs = b.timed(
@@ -207,9 +197,8 @@ def packing(b: Bench) -> list[dict]:
     it = measure("ours_reg", n, 512, 2 if b.smoke else 10, b.device)
     rows = [{"what": f"hard_min + gallery pull, n={n:,}", "ms": 1000 * it["seconds"],
              "peak MiB": it["peak_mb"]}]  # fmt: skip
-    x = torch.nn.functional.normalize(
-        torch.randn(big, 512, generator=torch.Generator().manual_seed(0)), dim=1
-    ).to(b.device)
+    x = torch.nn.functional.normalize(torch.randn(big, 512, generator=_seeded(0)), dim=1)
+    x = x.to(b.device)
     for search in ("exact", "bfloat16"):
         b.reset_peak()
         secs = b.timed(lambda s=search: top_k(x, x, 16, exclude_self=True, search=s))

@@ -29,7 +29,6 @@ def per_layer_styles(synthesis):
     row j feeds the j-th style layer (in the order the network computes them, coarse to fine),
     so faces can take coarse and fine styles from different latents (StyleGAN's w+). With every
     row equal it is the published network exactly."""
-    import numpy as np
     import openvino as ov
     from openvino import opset13 as ops
 

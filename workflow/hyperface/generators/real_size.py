@@ -23,11 +23,10 @@ from hyperface.generators.tiny import SD15, write_arc2face, write_stable_diffusi
 
 def write_real_size(root: str | Path, seed: int = 0) -> dict[str, Path]:
     """Write every real-size model under ``root`` (about 2.5 GB); returns their paths."""
-    from safetensors.torch import save_file
-
     from hyperface.generators.stylegan2 import StyleGAN2Generator
     from hyperface.recognition.iresnet import build_backbone
     from hyperface.recognition.onnx_export import export_onnx
+    from hyperface.recognition.training import save_backbone
 
     root = Path(root)
     base = root / "stable-diffusion-v1-5"
@@ -42,10 +41,8 @@ def write_real_size(root: str | Path, seed: int = 0) -> dict[str, Path]:
                                   channel_max=512, mapping_layers=8)  # fmt: skip
     stylegan.save_safetensors(root / "stylegan2" / "ffhq-1024.safetensors")
     torch.manual_seed(seed + 4)
-    backbone = _calibrated(build_backbone("iresnet50"))
-    architecture = {"backbone": "iresnet50", "width": "64", "embedding_size": "512"}
-    save_file({k: v.contiguous() for k, v in backbone.state_dict().items()},
-              str(root / "iresnet50.safetensors"), metadata=architecture)  # fmt: skip
+    backbone = _calibrated(build_backbone("iresnet50", width=64, embedding_size=512))
+    save_backbone(backbone, root / "iresnet50.safetensors", "iresnet50", 64, 512)
     return {
         "arc2face": root / "arc2face",
         "base_model": base,

@@ -546,18 +546,27 @@ def _barrier(world: int) -> None:
 
 
 def _write_weights(backbone: torch.nn.Module, job: TrainJob) -> None:
-    s, out = job.settings, job.out_weights
+    s = job.settings
+    save_backbone(backbone, job.out_weights, s.backbone, s.width, s.embedding_size, job.metadata)
+
+
+def save_backbone(
+    backbone: torch.nn.Module,
+    out: Path,
+    name: str,
+    width: int,
+    embedding_size: int,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """A backbone as safetensors with its architecture in the metadata (what
+    :func:`load_backbone` builds it from), written to a temporary file and renamed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    architecture = {
-        "backbone": s.backbone,
-        "width": str(s.width),
-        "embedding_size": str(s.embedding_size),
-    }
+    architecture = {"backbone": name, "width": str(width), "embedding_size": str(embedding_size)}
     save_file(
         {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()},
         str(tmp),
-        metadata={**architecture, **job.metadata},
+        metadata={**architecture, **(metadata or {})},
     )
     tmp.replace(out)
 
