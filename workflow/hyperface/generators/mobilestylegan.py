@@ -33,9 +33,9 @@ def per_layer_styles(synthesis):
     from openvino import opset13 as ops
 
     style = synthesis.inputs[0].get_node()
-    order = {op.get_friendly_name(): k for k, op in enumerate(synthesis.get_ordered_ops())}
-    consumers = sorted(
-        style.output(0).get_target_inputs(), key=lambda t: order[t.get_node().get_friendly_name()]
+    depth = depth_to_output(synthesis)
+    consumers = sorted(  # coarse (far from the image) to fine
+        style.output(0).get_target_inputs(), key=lambda t: -depth[t.get_node().get_friendly_name()]
     )
     layers = [t for t in consumers if t.get_node().get_type_name() == "MatMul"]
     if len(layers) != STYLE_LAYERS:
@@ -52,6 +52,18 @@ def per_layer_styles(synthesis):
         if target.get_node().get_type_name() != "MatMul":
             target.replace_source_output(rows[0].output(0))
     return ov.Model(synthesis.get_results(), [styles], "synthesis_per_layer_styles")
+
+
+def depth_to_output(model) -> dict[str, int]:
+    """Each op's longest path to the model's output, in ops. The style layers all hang off one
+    input, so a topological order says nothing of which comes first (OpenVINO lists this IR's
+    1024 px layers first); their depth does: the 8 px block is the farthest from the image."""
+    depth: dict[str, int] = {}
+    for op in reversed(model.get_ordered_ops()):
+        consumers = [t.get_node().get_friendly_name() for out in op.outputs()
+                     for t in out.get_target_inputs()]  # fmt: skip
+        depth[op.get_friendly_name()] = 1 + max((depth[c] for c in consumers), default=-1)
+    return depth
 
 
 def noise_inputs(synthesis) -> list[np.ndarray]:
@@ -112,28 +124,47 @@ class MobileStyleGANGallery:
         )
         self.mean_w = self.mapping(z)[0].mean(axis=0, keepdims=True)
 
-    def draw_styles(self, styles: np.ndarray, noise: list[np.ndarray] | None = None) -> np.ndarray:
-        """One face (H, W, 3 uint8) from per-layer styles (23, 512) - row j styles layer j, rows
-        0-2 the 8 px block ... 21-22 the 1024 px one - and noise maps (15 standard normal draws,
-        coarse to fine; None: the published network's own)."""
-        if self._per_layer is None:  # built on first use: the gallery does not need it
+    def per_layer(self):
+        """The synthesis network with per-layer styles and noise inputs, built on first use (the
+        gallery does not need it); ``baked_noise`` then holds the published network's draws."""
+        if self._per_layer is None:
             model = per_layer_styles(
                 self._core.read_model(str(self._folder / "SynthesisNetwork.xml"))
             )
             self.baked_noise = noise_inputs(model)
             self._per_layer = self._core.compile_model(model, "CPU", self._config)
+        return self._per_layer
+
+    def fresh_noise(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """15 new standard normal noise maps (the per-pixel detail: hair strands, skin pores)."""
+        self.per_layer()
+        return [rng.standard_normal(b.shape).astype(np.float32) for b in self.baked_noise]
+
+    def draw_styles(self, styles: np.ndarray, noise: list[np.ndarray] | None = None) -> np.ndarray:
+        """One face (H, W, 3 uint8) from per-layer styles (23, 512) - row j styles layer j, rows
+        0-2 the 8 px block ... 21-22 the 1024 px one - and noise maps (15 standard normal draws,
+        coarse to fine; None: the published network's own)."""
+        network = self.per_layer()
         feeds = {"styles": np.asarray(styles, np.float32)[None]}
         for k, value in enumerate(self.baked_noise if noise is None else noise):
             feeds[f"noise_{k}"] = np.asarray(value, np.float32).reshape(self.baked_noise[k].shape)
-        return to_uint8(self._per_layer(feeds)[0][0])
+        return to_uint8(network(feeds)[0][0])
+
+    def latents(self, z: np.ndarray, psi: float | None = None) -> np.ndarray:
+        """w (n, 512) of the draws z (n, 512), pulled toward the mean w by ``psi`` (default: the
+        truncation the generator was made with)."""
+        psi = self.psi if psi is None else psi
+        w = self.mapping(np.asarray(z, np.float32).reshape(-1, Z_DIM))[0]
+        return self.mean_w + psi * (w - self.mean_w)
+
+    def gallery_latents(self, indices: list[int], seed: int) -> np.ndarray:
+        """The w of gallery faces ``indices``: the same z draws as every gallery backend."""
+        z = [torch.randn(Z_DIM, generator=torch_generator(seed, "gallery", i)) for i in indices]
+        return self.latents(torch.stack(z).numpy())
 
     def generate(self, indices: list[int], seed: int) -> list[np.ndarray]:
-        z = torch.stack(
-            [torch.randn(Z_DIM, generator=torch_generator(seed, "gallery", i)) for i in indices]
-        ).numpy()
-        w = self.mapping(z)[0]
-        w = self.mean_w + self.psi * (w - self.mean_w)
         # the synthesis IR has a fixed batch of one
+        w = self.gallery_latents(indices, seed)
         return [to_uint8(self.synthesis(row[None])[0][0]) for row in w]
 
 
