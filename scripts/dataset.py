@@ -13,11 +13,11 @@ p = snakemake.params
 leakage = snakemake.input.leakage
 build_dataset(
     list(snakemake.input.aligned),
-    snakemake.output.dataset,
-    snakemake.output.counts,
+    dict(snakemake.output.items()),
     p.root,
     n_identities=p.n_identities,
     holdout_identities=p.holdout_identities,
+    images_per_identity=p.images_per_identity,
     dataset=DatasetSettings.from_section(p.dataset),
     leakage_pairs=leakage[0] if leakage else None,
 )

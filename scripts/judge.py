@@ -9,13 +9,11 @@ from hyperface.settings import JudgeSettings
 from hyperface.stages.judge import judge
 
 setup_job(snakemake.log[0], snakemake.threads)
-out = snakemake.output
 judge(
     list(snakemake.input.aligned),
     list(snakemake.input.gallery),
+    snakemake.input.references,
     snakemake.params.root,
-    out_images=out.images,
-    out_identities=out.identities,
-    out_gallery=out.gallery,
+    dict(snakemake.output.items()),
     settings=JudgeSettings.from_section(snakemake.params.judge),
 )

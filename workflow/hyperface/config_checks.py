@@ -35,6 +35,22 @@ def packing_errors(settings: Settings) -> list[str]:
         errors.append(
             f"packing.batch_size ({packing.batch_size}) exceeds packing.n_identities ({n_id})"
         )
+    gen = settings.generation
+    if gen.generator == "mobilestylegan" and (gallery.generator, gallery.weights) != (
+        "mobilestylegan",
+        gen.weights,
+    ):
+        errors.append(
+            "generation.generator mobilestylegan starts each identity from a gallery face's "
+            "latent: it needs gallery.generator mobilestylegan and generation.weights equal to "
+            f"gallery.weights (got gallery.generator {gallery.generator}, gallery.weights "
+            f"{gallery.weights}, generation.weights {gen.weights})"
+        )
+    if gen.generator == "mobilestylegan" and gallery.size < n_id:
+        errors.append(
+            f"packing.n_identities ({n_id}) exceeds gallery.size ({gallery.size}); generation."
+            "generator mobilestylegan gives each identity a gallery face of its own"
+        )
     if settings.generation.resolution % 8:
         errors.append(
             f"generation.resolution ({settings.generation.resolution}) must be a multiple of 8"
@@ -88,7 +104,9 @@ def model_errors(settings: Settings) -> list[str]:
     """The embedder must be the space the generator understands; the judge must be someone else."""
     errors = []
     embedder, generation = settings.embedder, settings.generation
-    real_arc2face = not os.path.normpath(generation.weights).startswith(TINY_ROOT)
+    real_arc2face = generation.generator == "arc2face" and not os.path.normpath(
+        generation.weights
+    ).startswith(TINY_ROOT)
     if real_arc2face and embedder.backend != "insightface":
         errors.append(
             f"embedder.backend is {embedder.backend!r}, but Arc2Face ({generation.weights}) "

@@ -30,6 +30,7 @@ MINIMUM_MINUTES = 10
 # the embedding width each embedder backend writes (the packing search works in it)
 EMBEDDING_DIM = {"insightface": 512, "facenet": 512, "sface": 128}
 BENCHMARK_IMAGES = 12000  # LFW, CFP-FP, AgeDB-30, CALFW, CPLFW: 6,000 pairs each
+EXPECTED_DRAWS = 1.2  # MobileStyleGAN draws per kept image (rejected variants are redrawn)
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,7 @@ def stages(s: Settings, rates: dict, evaluations: int = 5) -> list[Stage]:
         Stage("pack", 1, s.packing.iterations * pack_flops(s) / 1e9, 1, True,
               "packing.iterations (or packing.objective: neighbour_list for n > 50k)", 0.0, 2,
               "pack_bfloat16" if bfloat16_lists else "pack"),
-        Stage("generate_shard", id_jobs, per_shard * gen.steps * (gen.resolution / 512) ** 2, 1,
-              True, "generation.identities_per_shard",
-              _bytes(s, rates, "generated", gen.resolution, images) * s.images.keep_generated,
-              id_jobs * s.images.keep_generated),
+        generation_stage(s, rates, id_jobs, per_shard),
         Stage("align_shard", id_jobs, per_shard, 1, True, "generation.identities_per_shard",
               _bytes(s, rates, "aligned", s.alignment.size, images), id_jobs),
         Stage("train", 1, images * s.training.epochs, s.training.gpus, True,
@@ -98,13 +96,31 @@ def stages(s: Settings, rates: dict, evaluations: int = 5) -> list[Stage]:
         # optional stages: no job when off (their rules still get a runtime)
         Stage("leakage", int(bool(s.leakage.reference)), images, 1, False, "-", 0.0, 1),
         Stage("judge", int(bool(s.quality.judge.backend)),
-              2 * s.quality.judge.sample * gen.images_per_identity, 0, False,
+              2 * min(s.quality.judge.sample, n) * gen.images_per_identity, 0, False,
               "quality.judge.sample", 0.0, 3),
         Stage("export_imagefolder", int(s.export.imagefolder), images, 0, False, "-",
               images * _bytes(s, rates, "aligned", s.alignment.size, 1), images),
         Stage("export_rec", int(s.export.rec), images, 0, False, "-", 0.0, 2),
+        Stage("variation", int(gen.generator == "mobilestylegan"), s.gallery.size, 0, False, "-"),
     ]  # fmt: skip
     return out
+
+
+def generation_stage(s: Settings, rates: dict, jobs: int, per_shard: int) -> Stage:
+    """Arc2Face's denoising steps on a GPU, or MobileStyleGAN's generator calls on the CPU (the
+    search for each identity's face, then its images and their expected redraws)."""
+    gen = s.generation
+    disk = _bytes(s, rates, "generated", gen.resolution, s.packing.n_identities
+                  * gen.images_per_identity) * s.images.keep_generated  # fmt: skip
+    files = jobs * s.images.keep_generated
+    if gen.generator == "mobilestylegan":
+        identities = per_shard // gen.images_per_identity
+        calls = identities * gen.realise.calls + per_shard * EXPECTED_DRAWS
+        return Stage("generate_shard", jobs, calls, 0, True, "generation.identities_per_shard",
+                     disk, files, "generate_mobilestylegan")  # fmt: skip
+    steps = per_shard * gen.steps * (gen.resolution / 512) ** 2
+    return Stage("generate_shard", jobs, steps, 1, True, "generation.identities_per_shard", disk,
+                 files)  # fmt: skip
 
 
 def rate(rates: dict, stage: Stage, column: str) -> dict:

@@ -132,10 +132,15 @@ def named_inputs(s: Settings) -> list[External]:
                  f"{FETCH} stylegan2" if g.generator == "stylegan2" else ""),
         External(e.weights, "embedder.weights", EMBEDDER_KINDS[e.backend],
                  arc2face if e.backend == "insightface" else ""),
-        External(f"{gen.weights}/arc2face", "generation.weights", "arc2face_unet", arc2face),
-        External(f"{gen.weights}/encoder", "generation.weights", "arc2face_encoder", arc2face),
-        External(gen.base_model, "generation.base_model", "sd15", f"{FETCH} sd15"),
     ]  # fmt: skip
+    if gen.generator == "arc2face":
+        found += [
+            External(f"{gen.weights}/arc2face", "generation.weights", "arc2face_unet", arc2face),
+            External(f"{gen.weights}/encoder", "generation.weights", "arc2face_encoder", arc2face),
+            External(gen.base_model, "generation.base_model", "sd15", f"{FETCH} sd15"),
+        ]  # fmt: skip
+    else:  # MobileStyleGAN draws the identities from the gallery's own weights
+        found.append(External(gen.weights, "generation.weights", GALLERY_KINDS[gen.generator]))
     if judge.backend:
         found += [External(judge.weights, "quality.judge.weights", "any"),
                   External(judge.detector, "quality.judge.detector", "any")]  # fmt: skip

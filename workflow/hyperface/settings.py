@@ -187,9 +187,29 @@ class PackingSettings(Section):
         return self.lr * self.lr_decay ** (iteration // self.lr_step)
 
 
+@settings_of("generation.realise")
+class RealiseSettings(Section):
+    """MobileStyleGAN: the search for a face near each packed reference."""
+
+    calls: int
+    step: float
+
+
+@settings_of("generation.variants")
+class VariantSettings(Section):
+    """MobileStyleGAN: the images of one identity, and the check that keeps them."""
+
+    fine_from_layer: int
+    truncation_jitter: float
+    yaw: float
+    fresh_noise: bool
+    accept_far: float
+    max_redraws: int
+
+
 @settings_of("generation")
 class GenerationSettings(Section):
-    """Arc2Face: images of each packed identity."""
+    """Images of each packed identity: Arc2Face, or MobileStyleGAN on a CPU."""
 
     generator: str
     weights: str
@@ -201,6 +221,8 @@ class GenerationSettings(Section):
     steps: int
     guidance_scale: float
     resolution: int
+    realise: RealiseSettings
+    variants: VariantSettings
 
 
 @settings_of("alignment")

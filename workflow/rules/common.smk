@@ -57,7 +57,7 @@ TINY_FILES = {
 PACKAGED_ROOT = "resources/packaged"
 PACKAGED_FOLDERS = [f"{PACKAGED_ROOT}/{name}" for name in PACKAGED]
 JUDGE = config["quality"]["judge"]
-JUDGE_PARTS = ("images", "identities", "gallery")
+JUDGE_PARTS = ("images", "identities", "gallery", "spread")
 JUDGE_OUTPUTS = [f"{R}/stats/judge_{part}.parquet" for part in JUDGE_PARTS]
 
 BENCHMARKS = dict(config["evaluation"]["benchmarks"])
@@ -160,7 +160,29 @@ def gallery_weights():
 
 def generation_weights():
     gen = S.generation
+    if STYLEGAN_IDENTITIES:
+        return by_content(gen.weights)
     return by_content(f"{gen.weights}/arc2face", f"{gen.weights}/encoder", gen.base_model)
+
+
+# MobileStyleGAN identities start from gallery faces and keep the variants the embedder accepts
+STYLEGAN_IDENTITIES = S.generation.generator == "mobilestylegan"
+
+
+def for_stylegan_identities(value):
+    """``value`` where the identities are MobileStyleGAN's, else nothing (an input or param that
+    Arc2Face does not read, so changing it re-runs nothing)."""
+    return value if STYLEGAN_IDENTITIES else []
+
+
+# the generation keys only one generator reads: a change to the other's re-runs nothing
+ARC2FACE_KEYS = ("base_model", "beta", "batch_size", "steps", "guidance_scale")
+STYLEGAN_KEYS = ("realise", "variants")
+
+
+def generation_params():
+    unread = ARC2FACE_KEYS if STYLEGAN_IDENTITIES else STYLEGAN_KEYS
+    return {k: v for k, v in config["generation"].items() if k not in unread}
 
 
 def gallery_indices(wildcards):

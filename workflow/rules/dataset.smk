@@ -15,6 +15,7 @@ rule dataset:
         root=root_param(0),
         n_identities=N_IDENTITIES,
         holdout_identities=config["evaluation"]["holdout_identities"],
+        images_per_identity=config["generation"]["images_per_identity"],
         dataset=config["dataset"],
     script:
         "../../scripts/dataset.py"

@@ -56,6 +56,7 @@ rule judge:
     input:
         aligned=expand(f"{R}/aligned/shard-{{shard}}.parquet", shard=ID_SHARDS),
         gallery=expand(f"{R}/gallery/shard-{{shard}}.parquet", shard=GALLERY_SHARDS),
+        references=f"{R}/references.parquet",
         weights=by_content(JUDGE["weights"], JUDGE["detector"]),
     output:
         **dict(zip(JUDGE_PARTS, JUDGE_OUTPUTS)),

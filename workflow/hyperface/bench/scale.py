@@ -41,6 +41,8 @@ def _write_gallery(root: Path, gallery: int, crop: dict, rng: np.random.Generato
         "index": np.arange(gallery),
         "image": [crop] * gallery,
         "seed": np.arange(gallery),
+        "face_prob": np.ones(gallery, np.float32),
+        "landmarks": np.tile(ARCFACE_TEMPLATE.reshape(-1), (gallery, 1)),
         "embedding": _unit(rng.normal(size=(gallery, DIM))),
     }
     manifests.write_manifest(
@@ -84,6 +86,7 @@ def build(
             {
                 "identity": ids,
                 "sample": np.tile(np.arange(images), n // images),
+                "redraws": np.zeros(n, np.int64),
                 "image": [crop] * n,
                 "status": np.where(rng.random(n) < 0.97, "ok", "low_prob"),
                 "face_prob": rng.uniform(0.9, 1, n),
@@ -104,11 +107,11 @@ def _dataset(root: Path, aligned: list[Path], args: argparse.Namespace) -> None:
 
     build_dataset(
         aligned,
-        root / "dataset.parquet",
-        root / "stats/filter_counts.parquet",
+        {"dataset": root / "dataset.parquet", "counts": root / "stats/filter_counts.parquet"},
         root,
         n_identities=args.identities,
         holdout_identities=args.holdout,
+        images_per_identity=args.images,
         dataset=DatasetSettings(keep_undetected=False, min_reference_cos=0.3),
     )
 

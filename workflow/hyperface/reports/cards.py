@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hyperface.reports.licences import licence_rows, licence_table, most_restrictive
-from hyperface.settings import JudgeSettings, Settings
+from hyperface.settings import GenerationSettings, JudgeSettings, Settings
 
 
 def is_tiny(path: str, tiny_root: str) -> bool:
@@ -20,7 +20,7 @@ def is_tiny(path: str, tiny_root: str) -> bool:
 
 def models_used(settings: Settings, tiny_root: str) -> dict[str, tuple[str, bool]]:
     """role -> (licence key, tiny?) for the models a run's settings name."""
-    gallery, embedder, generation = settings.gallery, settings.embedder, settings.generation
+    gallery, embedder = settings.gallery, settings.embedder
     return {
         "gallery": (
             gallery.generator,
@@ -30,10 +30,21 @@ def models_used(settings: Settings, tiny_root: str) -> dict[str, tuple[str, bool
             embedder.backend,
             is_tiny(embedder.weights, tiny_root),
         ),
-        "identity-conditioned generator": ("arc2face", is_tiny(generation.weights, tiny_root)),
-        "generator base (tokenizer, VAE)": ("sd15", is_tiny(generation.base_model, tiny_root)),
+        **identity_models(settings, tiny_root),
         "face detector / aligner": ("mtcnn", False),
         **judge_models(settings.quality.judge),
+    }
+
+
+def identity_models(settings: Settings, tiny_root: str) -> dict[str, tuple[str, bool]]:
+    """The models that drew each identity's images: Arc2Face on its Stable Diffusion base, or
+    MobileStyleGAN (the gallery's, realised and varied)."""
+    generation = settings.generation
+    if generation.generator == "mobilestylegan":
+        return {"identity images (realised, varied)": ("mobilestylegan", False)}
+    return {
+        "identity-conditioned generator": ("arc2face", is_tiny(generation.weights, tiny_root)),
+        "generator base (tokenizer, VAE)": ("sd15", is_tiny(generation.base_model, tiny_root)),
     }
 
 
@@ -53,11 +64,27 @@ def recipe_lines(settings: Settings, ref_meta: dict) -> list[str]:
         f"- gallery: {g.size:,} faces from `{g.generator}` (`{g.weights}`)",
         f"- packing: {p.n_identities:,} identities, objective `{p.objective}`, alpha {p.alpha}, "
         f"{p.iterations:,} iterations (`{optimizer}`)",
-        f"- generation: {gen.images_per_identity} images per identity, beta {gen.beta}, "
-        f"{gen.steps} steps, guidance {gen.guidance_scale}, {gen.resolution} px (`{gen.weights}`)",
+        generation_line(gen),
         f"- alignment: MTCNN to the ArcFace {settings.alignment.size} px template",
         f"- embedder: `{settings.embedder.backend}` (`{settings.embedder.weights}`)",
     ]
+
+
+def generation_line(gen: GenerationSettings) -> str:
+    if gen.generator == "mobilestylegan":
+        v = gen.variants
+        return (
+            f"- generation: MobileStyleGAN (`{gen.weights}`), each identity realised from its "
+            f"nearest gallery face ({gen.realise.calls} generator calls), "
+            f"{gen.images_per_identity} variants each (donor styles from layer "
+            f"{v.fine_from_layer}, truncation +-{v.truncation_jitter}, yaw +-{v.yaw} degrees, "
+            f"fresh noise {v.fresh_noise}), kept at the embedder's FAR {v.accept_far} on the "
+            f"gallery, {gen.resolution} px"
+        )
+    return (
+        f"- generation: {gen.images_per_identity} images per identity, beta {gen.beta}, "
+        f"{gen.steps} steps, guidance {gen.guidance_scale}, {gen.resolution} px (`{gen.weights}`)"
+    )
 
 
 def licence_lines(settings: Settings, tiny_root: str, preamble: str = "") -> list[str]:

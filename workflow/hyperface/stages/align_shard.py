@@ -40,7 +40,7 @@ def align_shard(
     Settings: the ``alignment`` section (size, min_face_prob, fallback, batch_size), the
     ``embedder`` section (the recogniser that re-embeds every crop) and the crops' ``encoding``.
     """
-    frame = manifests.read_manifest(generated, columns=["identity", "sample"])
+    frame = manifests.read_manifest(generated, columns=["identity", "sample", "redraws"])
     frame["row"] = range(len(frame))
     refs = manifests.read_embeddings(references)
     meta = {
@@ -89,6 +89,7 @@ def align_identity(
     cols = {
         "identity": group["identity"].to_numpy(),
         "sample": group["sample"].to_numpy(),
+        "redraws": group["redraws"].to_numpy(),
         "image": [None] * n,
         "status": [""] * n,
         "face_prob": np.zeros(n, np.float32),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -56,24 +57,36 @@ def select(
 
 def build_dataset(
     aligned: list[str | Path],
-    out: str | Path,
-    out_counts: str | Path,
+    out: Mapping[str, str | Path],
     root: str | Path,
     *,
     n_identities: int,
     holdout_identities: int,
+    images_per_identity: int,
     dataset: DatasetSettings,
     leakage_pairs: str | Path | None = None,
 ) -> dict[str, int]:
-    """dataset.parquet (the training set, labels 0..C-1; images addressed by aligned shard and row,
-    relative to the results ``root``) and the kept/removed counts per reason.
+    """``out["dataset"]``: dataset.parquet (the training set, labels 0..C-1; images addressed
+    by aligned shard and row, relative to the results ``root``); ``out["counts"]``: the kept and
+    removed counts per reason, after what the generator already set aside - draws rejected by its
+    identity check and redrawn (``redrawn``), images given up after every redraw failed
+    (``given_up``).
 
     Settings: the ``dataset`` section (keep_undetected, min_reference_cos), the number of
     identities and how many of them are held out; the leakage pairs when they are excluded.
     """
     frame = load_shards(
         aligned,
-        ["identity", "sample", "container", "row", "has_image", "status", "reference_cos"],
+        [
+            "identity",
+            "sample",
+            "container",
+            "row",
+            "has_image",
+            "status",
+            "reference_cos",
+            "redraws",
+        ],
         root,
     )
     inputs = {"aligned": aligned, **({"leakage": leakage_pairs} if leakage_pairs else {})}
@@ -89,9 +102,10 @@ def build_dataset(
         keep_undetected=dataset.keep_undetected,
         leaked=leaked,
     )
+    given_up = n_identities * images_per_identity - len(frame)
     labels = {ident: i for i, ident in enumerate(sorted(kept["identity"].unique()))}
     manifests.write_manifest(
-        out,
+        out["dataset"],
         {
             "identity": kept["identity"].to_numpy(),
             "label": kept["identity"].map(labels).to_numpy(),
@@ -105,8 +119,11 @@ def build_dataset(
         {"counts": counts, **meta},
     )
     manifests.write_manifest(
-        out_counts,
-        {"reason": ["generated", *counts], "images": [len(frame), *counts.values()]},
+        out["counts"],
+        {
+            "reason": ["redrawn", "given_up", "generated", *counts],
+            "images": [int(frame["redraws"].sum()), given_up, len(frame), *counts.values()],
+        },
         manifests.filter_counts_schema(),
         meta,
     )

@@ -31,7 +31,7 @@ def write_dataset_card(
 ) -> str:
     """Write the card; ``settings`` holds the config sections gallery, embedder, packing,
     generation, alignment, dataset, leakage and quality; ``judge``: the judge's images,
-    identities and gallery manifests, when there is a judge."""
+    identities, gallery and spread manifests, when there is a judge."""
     frame = manifests.read_manifest(dataset, ["identity", "label"])
     meta = manifests.read_meta(dataset)
     filtered = manifests.read_manifest(counts)
@@ -99,13 +99,35 @@ def _header_lines(frame: pd.DataFrame, name: str, lineage: str) -> list[str]:
 
 
 def judge_lines(judge: list[str] | None) -> list[str]:
+    """The judge's verdict, then what packing bought in its space (``judge``: its images,
+    identities, gallery and spread manifests)."""
     if not judge:
         return ["Not run (`quality.judge.backend: null`)."]
+    images, identities, gallery, spread = judge
     return [
         "| measure | value |",
         "|---|---|",
-        *[f"| {m} | {v} |" for m, v in judge_figures(*judge)],
+        *[f"| {m} | {v} |" for m, v in judge_figures(images, identities, gallery)],
+        "",
+        *spread_lines(spread),
     ]
+
+
+def spread_lines(spread: str | Path) -> list[str]:
+    """One face per person of each set, judged: how far apart they lie."""
+    table = manifests.read_manifest(spread)
+    verdict = manifests.read_meta(spread)["judge"]
+    unit = "distance" if verdict["metric"] == "l2" else "1 - cosine"
+    return [
+        f"What packing changed, for the judge ({unit}; one face per person, "
+        f"{table['faces'].max() if len(table) else 0} per set at most):",
+        "",
+        "| faces | people | min nearest-neighbour | mean nearest-neighbour | pairs called the "
+        "same person |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {r.description} | {r.faces} | {r.min_nearest:.3f} | {r.mean_nearest:.3f} | "
+          f"{r.pairs_accepted:.1%} |" for r in table.itertuples()],
+    ]  # fmt: skip
 
 
 def leakage_lines(pairs: str | Path | None, leakage: LeakageSettings) -> list[str]:

@@ -21,7 +21,9 @@ def concat_gallery(shards: list[str | Path], out: str | Path, root: str | Path) 
     schema = manifests.gallery_schema(dim)
     with manifests.ManifestWriter(out, schema, meta) as writer:
         for shard in shards:
-            table = manifests.read_table(shard, ["index", "seed", "face_prob", "embedding"])
+            table = manifests.read_table(
+                shard, ["index", "seed", "face_prob", "landmarks", "embedding"]
+            )
             n = table.num_rows
             writer.write(
                 {
@@ -30,6 +32,7 @@ def concat_gallery(shards: list[str | Path], out: str | Path, root: str | Path) 
                     "row": np.arange(n),
                     "seed": table["seed"],
                     "face_prob": table["face_prob"],
+                    "landmarks": table["landmarks"],
                     "embedding": table["embedding"],
                 }
             )

@@ -76,6 +76,7 @@ def gallery_shard(
             out.write({"index": list(batch), "image": cells,
                        "seed": [derive_seed(seed, "gallery", i) for i in batch],
                        "face_prob": [a.prob if a.status != "no_face" else np.nan for a in faces],
+                       "landmarks": np.stack([a.landmarks for a in faces]),
                        "embedding": embed.embed([a.crop for a in faces])})  # fmt: skip
             speed.add(len(batch))
     speed.report()

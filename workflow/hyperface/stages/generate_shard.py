@@ -1,4 +1,5 @@
-"""Generation stage: Arc2Face images of each identity, conditioned on beta-perturbed references.
+"""Generation stage: images of each identity - Arc2Face conditioned on beta-perturbed references,
+or MobileStyleGAN variants of a realised face (:mod:`hyperface.stages.stylegan_identities`).
 
 Image k of identity i is drawn from the stream (seed, "generate", i, k) - both the embedding noise
 v and the diffusion latents z - and batches never mix identities, so an identity's images are the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 
 from hyperface.runtime import Throughput, chunks, progress
 from hyperface.seeding import derive_seed, torch_generator
-from hyperface.settings import Encoding, GenerationSettings
+from hyperface.settings import EmbedderSettings, Encoding, GallerySettings, GenerationSettings
 from hyperface.storage import manifests
 from hyperface.storage.containers import image_cell
 from hyperface.storage.lineage import lineage_meta
@@ -55,7 +57,7 @@ def generation_weights(generation: GenerationSettings) -> list[Path]:
 
 
 def generate_shard(
-    references: str | Path,
+    inputs: GenerationInputs,
     identities: range,
     out_manifest: str | Path,
     root: str | Path,
@@ -66,23 +68,29 @@ def generate_shard(
     device: str,
 ) -> None:
     """The shard manifest of ``identities``: every image (encoded in the manifest, see
-    :mod:`hyperface.storage.containers`), its seed and its perturbed condition.
+    :mod:`hyperface.storage.containers`), its seed and the embedding it was drawn for.
 
-    Settings: the ``generation`` section (weights, base_model, images_per_identity, beta,
-    batch_size, steps, guidance_scale, resolution), ``seed`` and the images' ``encoding``.
+    Settings: the ``generation`` section (generator, weights, images_per_identity; Arc2Face's
+    base_model, beta, batch_size, steps, guidance_scale; resolution; MobileStyleGAN's realise and
+    variants), ``seed`` and the images' ``encoding``; MobileStyleGAN also reads the gallery,
+    variation.json and the gallery and embedder sections (``inputs``).
     Threads encode images while the generator draws the next batch (PNG at 512 px is about 31 ms
     an image: in the main loop a GPU would wait for it): the job's cores but one.
     """
-    from hyperface.generators.arc2face import Arc2FaceGenerator
-
-    refs = manifests.read_embeddings(references)
+    refs = manifests.read_embeddings(inputs.references)
+    if generation.generator == "mobilestylegan":
+        if inputs.gallery_manifest is None:
+            raise ValueError("generation.generator mobilestylegan needs the gallery's inputs")
+        settings = [seed, generation, encoding, inputs.gallery, inputs.embedder]
+        files = {"references": inputs.references, "weights": generation.weights,
+                 "gallery": inputs.gallery_manifest, "variation": inputs.variation,
+                 "embedder": inputs.embedder.weights}  # fmt: skip
+    else:
+        settings = [seed, generation, encoding]
+        files = {"references": inputs.references, "weights": generation_weights(generation)}
     meta = {
         "backends": {"generator": generation.generator},
-        **lineage_meta(
-            "generate_shard",
-            [seed, generation, encoding, [identities.start, identities.stop]],
-            {"references": references, "weights": generation_weights(generation)},
-        ),
+        **lineage_meta("generate_shard", [*settings, [identities.start, identities.stop]], files),
     }
     dim = refs.shape[1]
     partial = PartialShard(root, out_manifest, manifests.generated_schema(dim), meta, device)
@@ -90,20 +98,64 @@ def generate_shard(
     todo = [i for i in identities if i not in done]
     log.info("kept %d identities already generated, generating %d", len(done), len(todo))
     speed = Throughput("images")
-    gen = None
+    backend = None
     encoders = max(1, torch.get_num_threads() - 1)  # the job's threads (setup_job) but one
     with ThreadPoolExecutor(encoders, thread_name_prefix="encode") as pool:
         for identity in progress(todo, desc="identities"):
-            if gen is None:  # loaded once per job, and not at all when every identity is done
-                g = generation
-                gen = Arc2FaceGenerator(g.weights, g.base_model, device=device, steps=g.steps,
-                                        guidance_scale=g.guidance_scale,
-                                        resolution=g.resolution)  # fmt: skip
-            rows = identity_rows(gen, refs[identity], identity, seed, generation, encoding, pool)
+            if backend is None:  # loaded once per job, and not at all when every identity is done
+                backend = load_backend(refs, seed, generation, device, inputs)
+            rows = backend.rows(identity, encoding, pool)
             partial.commit(identity, rows)
             speed.add(len(rows["sample"]))
     partial.finish(identities, out_manifest)
     speed.report()
+
+
+@dataclass(frozen=True)
+class GenerationInputs:
+    """What a shard's identities are made from: the packed references; for MobileStyleGAN also
+    the gallery manifest, variation.json and the gallery and embedder settings."""
+
+    references: str | Path
+    gallery_manifest: str | Path | None = None
+    variation: str | Path | None = None
+    gallery: GallerySettings | None = None
+    embedder: EmbedderSettings | None = None
+
+
+def load_backend(refs: np.ndarray, seed: int, generation: GenerationSettings, device: str,
+                 inputs: GenerationInputs):  # fmt: skip
+    """The generator of ``generation.generator``, with a ``rows(identity, encoding, pool)``."""
+    if generation.generator == "mobilestylegan":
+        from hyperface.stages.stylegan_identities import StyleGANIdentities
+
+        return StyleGANIdentities(refs, inputs.gallery_manifest, inputs.variation, seed=seed,
+                                  generation=generation, gallery=inputs.gallery,
+                                  embedder=inputs.embedder, device=device)  # fmt: skip
+    return Arc2FaceIdentities(refs, seed, generation, device)
+
+
+class Arc2FaceIdentities:
+    """Arc2Face's rows for one identity at a time."""
+
+    def __init__(self, refs: np.ndarray, seed: int, generation: GenerationSettings, device: str):
+        from hyperface.generators.arc2face import Arc2FaceGenerator
+
+        g = generation
+        self.gen = Arc2FaceGenerator(
+            g.weights, g.base_model, device=device, steps=g.steps,
+            guidance_scale=g.guidance_scale, resolution=g.resolution,
+        )  # fmt: skip
+        self.refs, self.seed, self.generation = refs, seed, generation
+
+    def rows(
+        self, identity: int, encoding: Encoding, pool: Executor
+    ) -> dict[str, list | np.ndarray]:
+        rows = identity_rows(self.gen, self.refs[identity], identity, self.seed, self.generation,
+                             encoding, pool)  # fmt: skip
+        n = len(rows["sample"])
+        return {**rows, "redraws": [0] * n, "identity_cos": [np.nan] * n,
+                "realised_cos": [np.nan] * n}  # fmt: skip
 
 
 def identity_rows(

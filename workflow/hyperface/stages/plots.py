@@ -179,7 +179,7 @@ def _pose(src: Sources, out: str) -> None:
 
 @draws("judge")
 def _judge(src: Sources, out: str) -> None:
-    rows = judge_figures(*src.inputs["judge"])  # images, identities, gallery
+    rows = judge_figures(*src.inputs["judge"][:3])  # images, identities, gallery (not spread)
     figures.html_table(["measure", "value"], [list(r) for r in rows], out)
 
 

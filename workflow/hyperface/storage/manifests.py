@@ -53,6 +53,7 @@ def gallery_shard_schema(dim: int) -> pa.Schema:
         ("image", IMAGE),
         ("seed", pa.int64()),
         ("face_prob", pa.float32()),
+        ("landmarks", pa.list_(pa.float32(), 10)),
         ("embedding", "embedding"),
     )
 
@@ -60,7 +61,7 @@ def gallery_shard_schema(dim: int) -> pa.Schema:
 def gallery_schema(dim: int) -> pa.Schema:
     """The merged gallery: each face's image stays in its shard (``container``, ``row``);
     ``face_prob`` is MTCNN's probability for the face that was embedded (NaN: none found, the
-    centre crop was embedded)."""
+    centre crop was embedded), ``landmarks`` its five points (NaN: none found)."""
     return _fields(
         dim,
         ("index", pa.int64()),
@@ -68,6 +69,7 @@ def gallery_schema(dim: int) -> pa.Schema:
         ("row", pa.int64()),
         ("seed", pa.int64()),
         ("face_prob", pa.float32()),
+        ("landmarks", pa.list_(pa.float32(), 10)),
         ("embedding", "embedding"),
     )
 
@@ -98,6 +100,10 @@ def trace_schema() -> pa.Schema:
 
 
 def generated_schema(dim: int) -> pa.Schema:
+    """``condition``: the embedding an image was drawn for (Arc2Face: the perturbed reference;
+    MobileStyleGAN: the identity's anchor face's). MobileStyleGAN only (0 / NaN for Arc2Face):
+    ``redraws`` (variants rejected before this one), ``identity_cos`` (its cosine to the anchor)
+    and ``realised_cos`` (the anchor's cosine to the packed reference)."""
     return _fields(
         dim,
         ("identity", pa.int64()),
@@ -105,6 +111,9 @@ def generated_schema(dim: int) -> pa.Schema:
         ("image", IMAGE),
         ("seed", pa.int64()),
         ("condition", "embedding"),
+        ("redraws", pa.int64()),
+        ("identity_cos", pa.float32()),
+        ("realised_cos", pa.float32()),
     )
 
 
@@ -114,6 +123,7 @@ def aligned_schema(dim: int) -> pa.Schema:
         dim,
         ("identity", pa.int64()),
         ("sample", pa.int64()),
+        ("redraws", pa.int64()),
         ("image", IMAGE),
         ("status", pa.string()),
         ("face_prob", pa.float32()),
@@ -271,6 +281,21 @@ def judge_gallery_schema() -> pa.Schema:
             ("container", pa.string()),
             ("row", pa.int64()),
             ("face_score", pa.float32()),
+        ]
+    )
+
+
+def judge_spread_schema() -> pa.Schema:
+    """One face per person of each set (random draws, packing's starts, realised identities):
+    the judge's nearest-neighbour distances and the share of pairs it calls the same person."""
+    return pa.schema(
+        [
+            ("set", pa.string()),
+            ("description", pa.string()),
+            ("faces", pa.int64()),
+            ("min_nearest", pa.float64()),
+            ("mean_nearest", pa.float64()),
+            ("pairs_accepted", pa.float64()),
         ]
     )
 
