@@ -83,7 +83,24 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 
 # The micro config: 8 identities x 2 images, 1 epoch - every stage, in about half a minute. The
 # workflow tests that compare a re-run with a fresh run share its runs.
+# The demo with the tiny random Arc2Face (the GPU runs' generator, here drawing textures) in place
+# of the MobileStyleGAN identities: fast, and it keeps Arc2Face's path under test (the
+# MobileStyleGAN identities have tests of their own, and the demo run).
+ARC2FACE_TINY = {
+    "generation": {
+        "generator": "arc2face",
+        "weights": "resources/tiny/arc2face",
+        "base_model": "resources/tiny/stable-diffusion-v1-5",
+        "resolution": 64,
+        "beta": 0.01,
+        "guidance_scale": 3.0,
+    },
+    "alignment.fallback": "center_crop",
+    "dataset.keep_undetected": True,  # textures have no face: train on the centre crops
+}
+
 MICRO = {
+    **ARC2FACE_TINY,
     "gallery.size": 8,
     "gallery.shard_size": 8,
     "gallery.batch_size": 8,

@@ -57,6 +57,7 @@ def test_manifest_round_trip_with_metadata(tmp_path):
             "row": [0, 1, 0],
             "seed": [1, 2, 3],
             "face_prob": [0.99, 1.0, np.nan],
+            "landmarks": np.zeros((3, 10)),
             "embedding": emb,
         },
         manifests.gallery_schema(8),
@@ -85,6 +86,7 @@ def test_manifest_rejects_wrong_columns(tmp_path):
                 "row": [0],
                 "seed": [0],
                 "face_prob": [1.0],
+                "landmarks": np.zeros((1, 10)),
                 "embedding": np.zeros((1, 3)),
             },
             manifests.gallery_schema(4),
@@ -111,13 +113,19 @@ def test_demo_config_is_consistent():
         ({"evaluation.benchmarks": {"holdout": "x.bin"}}, "evaluation.benchmarks"),
         ({"training.gpus": 3}, "training.batch_size"),
         # real Arc2Face only understands its own ArcFace space
-        ({"generation.weights": "resources/weights/arc2face"}, "embedder.backend"),
+        (
+            {"generation.generator": "arc2face", "generation.weights": "resources/weights/a2f"},
+            "embedder.backend",
+        ),
         ({"quality.judge.backend": "sface"}, "quality.judge.backend"),  # the embedder may not judge
         (
             {"training.partial_fc": True, "training.diversity_weight": 0.1},
             "training.diversity_weight",
         ),
         ({"training.sample_rate": 0.2}, "training.sample_rate"),
+        # MobileStyleGAN's identities start from the gallery's faces, one each
+        ({"gallery.generator": "stylegan2"}, "gallery.generator mobilestylegan"),
+        ({"gallery.size": 30}, "gallery.size"),
     ],
 )
 def test_cross_key_errors_name_the_key(overrides, key):
@@ -148,11 +156,11 @@ def test_paper_weights_make_a_non_commercial_dataset():
     assert most_restrictive(rows).startswith("Non-commercial")
     assert "NVIDIA Source Code License-NC" in licence_table(rows)
     demo = licence_rows(models_used(Settings.from_section(demo_config()), "resources/tiny"))
-    assert [lic.model.split(" ")[0] for _, _, lic in demo[:4]] == [
+    # the demo's identities are MobileStyleGAN's too: its licence binds their images
+    assert [lic.model.split(" ")[0] for _, _, lic in demo[:3]] == [
         "MobileStyleGAN",
         "SFace",
-        "Tiny",
-        "Tiny",
+        "MobileStyleGAN",
     ]
     assert most_restrictive(demo).startswith(
         "Non-commercial"

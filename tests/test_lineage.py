@@ -86,6 +86,7 @@ def test_lineage_changes_with_settings_and_with_any_input(tmp_path):
             "row": [0],
             "seed": [1],
             "face_prob": [1.0],
+            "landmarks": np.zeros((1, 10)),
             "embedding": np.ones((1, 4)),
         },
         manifests.gallery_schema(4),

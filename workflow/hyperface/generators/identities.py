@@ -38,8 +38,14 @@ class FaceEmbedding:
         self.embedder = embedder
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        return self.with_landmarks(image)[0]
+
+    def with_landmarks(self, image: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """The embedding (None without a face) and MTCNN's five landmarks (NaN without one)."""
         found = self.aligner.align([image])[0]
-        return None if found.status == "no_face" else self.embedder.embed([found.crop])[0]
+        if found.status == "no_face":
+            return None, found.landmarks
+        return self.embedder.embed([found.crop])[0], found.landmarks
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 BLOCK = re.compile(r"<!-- (?P<name>[\w-]+) -->(?P<body>.*?)<!-- /(?P=name) -->", re.S)
+# benchmark folders of the rules with a job per shard or per model
+SHARD_RULES = {"gallery": "gallery_shard", "generated": "generate_shard", "aligned": "align_shard",
+               "eval": "evaluate"}  # fmt: skip
 VARIANT = "generation:\n  variants:\n    yaw: 20.0\n"
 
 
@@ -157,7 +160,7 @@ class Run:
         rows = []
         for f in sorted(root.rglob("*.tsv")):
             rel = f.relative_to(root)
-            rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+            rule = SHARD_RULES.get(rel.parts[0], rel.parts[0]) if len(rel.parts) > 1 else rel.stem
             rows.append((rule, float(pd.read_csv(f, sep="\t")["s"].iloc[-1])))
         table = pd.DataFrame(rows, columns=["rule", "s"]).groupby("rule")["s"]
         stats = table.agg(["sum", "count", "max"]).sort_values("sum", ascending=False)
