@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def demo_config(**overrides) -> dict:
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
-        node[leaf] = value
+        node[leaf] = copy.deepcopy(value)  # a shared override must never be edited by the next
     return config
 
 
@@ -87,14 +88,12 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 # of the MobileStyleGAN identities: fast, and it keeps Arc2Face's path under test (the
 # MobileStyleGAN identities have tests of their own, and the demo run).
 ARC2FACE_TINY = {
-    "generation": {
-        "generator": "arc2face",
-        "weights": "resources/tiny/arc2face",
-        "base_model": "resources/tiny/stable-diffusion-v1-5",
-        "resolution": 64,
-        "beta": 0.01,
-        "guidance_scale": 3.0,
-    },
+    "generation.generator": "arc2face",
+    "generation.weights": "resources/tiny/arc2face",
+    "generation.base_model": "resources/tiny/stable-diffusion-v1-5",
+    "generation.resolution": 64,
+    "generation.steps": 4,
+    "generation.batch_size": 6,
     "alignment.fallback": "center_crop",
     "dataset.keep_undetected": True,  # textures have no face: train on the centre crops
 }

@@ -170,9 +170,16 @@ def generated_shard(tmp_path, tiny):
             rows["image"].append(image_cell(image, f"{identity:07d}/{sample:04d}", PNG))
             rows["seed"].append(0)
             rows["condition"].append(np.ones(512, np.float32))
+    n = len(rows["identity"])
     manifests.write_manifest(
         root / "generated/shard-00000.parquet",
-        {**rows, "condition": np.stack(rows["condition"])},
+        {
+            **rows,
+            "condition": np.stack(rows["condition"]),
+            "redraws": [0] * n,
+            "identity_cos": [np.nan] * n,
+            "realised_cos": [np.nan] * n,
+        },  # fmt: skip
         manifests.generated_schema(512),
     )
     refs = rng.normal(size=(3, 512)).astype(np.float32)

@@ -215,7 +215,6 @@ def recogniser_file(wildcards):
 # Generic resources. A job's runtime is the planner's estimate for it (hyperface.plan: the work
 # in one job at the rates of hyperface/throughputs.yaml, with headroom), the same figures
 # `python -m hyperface.plan` prints; a profile can override any of them with set-resources.
-GEN = config["generation"]
 RATES = planning.load_rates()
 PLAN = {stage.rule: stage for stage in planning.stages(S, RATES, planning.evaluations_of(S))}
 
@@ -291,6 +290,14 @@ CARD_SECTIONS = (
     "leakage",
     "quality",
 )
+
+
+def card_settings():
+    """The sections the cards describe; generation without the keys its generator never reads."""
+    return {key: generation_params() if key == "generation" else config[key]
+            for key in CARD_SECTIONS}  # fmt: skip
+
+
 # the report's figures (hyperface.reports.catalog) and the plots rule inputs they read
 FIGURES = figures_drawn(keep_generated=KEEP_GENERATED, judge=bool(JUDGE["backend"]))
 PLOT_INPUTS = {

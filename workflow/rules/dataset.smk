@@ -105,7 +105,7 @@ rule dataset_card:
     conda:
         "../../envs/tables.yaml"
     params:
-        settings={key: config[key] for key in CARD_SECTIONS},
+        settings=card_settings(),
         tiny_root=TINY,
     script:
         "../../scripts/dataset_card.py"

@@ -69,7 +69,7 @@ rule export_model:
         runtime=10,
         mem_mb=mem_mb(8000),
     params:
-        settings={key: config[key] for key in CARD_SECTIONS},
+        settings=card_settings(),
         training=config["training"],
         tiny_root=TINY,
     script:

@@ -131,6 +131,21 @@ class Run:
             )
         )
 
+    def pose(self) -> str:
+        """MTCNN's verdict on the generated images and the head pose spread it measures."""
+        import pandas as pd
+
+        images = pd.read_parquet(self.workdir / "results/stats/images.parquet")
+        found = images["status"].eq("ok")
+        per_identity = images.groupby("identity")
+        head = (f"MTCNN found a face (probability >= 0.9) in {found.sum()} of {len(images)} "
+                "generated images.\n\n| degrees | std | 5th percentile | 95th percentile | "
+                "std within an identity (mean) |\n|---|---:|---:|---:|---:|\n")  # fmt: skip
+        rows = [f"| {k} | {images[k].std():.1f} | {images[k].quantile(0.05):.1f} | "
+                f"{images[k].quantile(0.95):.1f} | {per_identity[k].std().mean():.1f} |\n"
+                for k in ("yaw", "pitch", "roll")]  # fmt: skip
+        return "\n" + head + "".join(rows)
+
     def real_photos(self) -> str:
         """The trained model and the embedder (SFace, a real recogniser) on face_recognition's
         photos of real people (:mod:`hyperface.quality.real_photos`)."""
@@ -202,6 +217,7 @@ FIGURES: dict[str, Callable[[Run], str]] = {
     "demo-spread": Run.spread,
     "demo-filters": Run.filters,
     "demo-realised": Run.realised,
+    "demo-pose": Run.pose,
     "demo-real-photos": Run.real_photos,
     "demo-jobs": lambda run: total(fresh(["config.yaml"])),
     "paper-dry-run": lambda run: _code(fresh(["paper.yaml"])),

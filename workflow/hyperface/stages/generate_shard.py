@@ -1,5 +1,5 @@
 """Generation stage: images of each identity - Arc2Face conditioned on beta-perturbed references,
-or MobileStyleGAN variants of a realised face (:mod:`hyperface.stages.stylegan_identities`).
+or MobileStyleGAN variants of a realised face (:mod:`hyperface.generators.stylegan_identities`).
 
 Image k of identity i is drawn from the stream (seed, "generate", i, k) - both the embedding noise
 v and the diffusion latents z - and batches never mix identities, so an identity's images are the
@@ -127,7 +127,7 @@ def load_backend(refs: np.ndarray, seed: int, generation: GenerationSettings, de
                  inputs: GenerationInputs):  # fmt: skip
     """The generator of ``generation.generator``, with a ``rows(identity, encoding, pool)``."""
     if generation.generator == "mobilestylegan":
-        from hyperface.stages.stylegan_identities import StyleGANIdentities
+        from hyperface.generators.stylegan_identities import StyleGANIdentities
 
         return StyleGANIdentities(refs, inputs.gallery_manifest, inputs.variation, seed=seed,
                                   generation=generation, gallery=inputs.gallery,
