@@ -155,3 +155,20 @@ def test_a_missing_package_names_what_to_install(monkeypatch, tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="pip install x"):
         copy_packaged("nowhere", tmp_path)
+
+
+def test_real_photos_are_paired_by_person_and_ranked(models):
+    """face_recognition's photos give every genuine and impostor pair; SFace, a recogniser
+    trained on real faces, ranks every genuine pair above every impostor pair (AUC 1)."""
+    from hyperface.quality import real_photos
+
+    named = real_photos.person_photos(PHOTOS)
+    assert {p for p, _ in named} >= {"obama", "biden"}
+    assert all(path.stem[0].isalpha() for _, path in named)  # 32bit.png is left out
+    people, crops = real_photos.aligned_photos(PHOTOS)
+    assert crops.shape[1:] == (112, 112, 3) and people.count("biden") == 1
+    verdict = real_photos.judge_photos(SFaceEmbedder(models["sface"]).features, people, crops)
+    n = len(people)
+    assert len(verdict.genuine) + len(verdict.impostor) == n * (n - 1) // 2
+    assert len(verdict.impostor) == n - 1 and verdict.auc == 1.0
+    print(real_photos.table({"SFace": verdict}))
