@@ -25,17 +25,22 @@ def config_errors(settings: Settings) -> list[str]:
 def packing_errors(settings: Settings) -> list[str]:
     errors = []
     gallery, packing = settings.gallery, settings.packing
-    n_id = packing.n_identities
-    if packing.init == "gallery" and gallery.size < n_id:
+    n_id, gen = packing.n_identities, settings.generation
+    # each identity needs a gallery face of its own to start packing from, or to be drawn from
+    reasons = {
+        "packing.init: gallery": packing.init == "gallery",
+        "generation.generator: mobilestylegan": gen.generator == "mobilestylegan",
+    }
+    needs = [why for why, on in reasons.items() if on]
+    if needs and gallery.size < n_id:
         errors.append(
             f"packing.n_identities ({n_id}) exceeds gallery.size ({gallery.size}); "
-            "packing.init: gallery starts each identity from a gallery face"
+            f"{' and '.join(needs)}: each identity starts from a gallery face of its own"
         )
     if packing.batch_size is not None and packing.batch_size > n_id:
         errors.append(
             f"packing.batch_size ({packing.batch_size}) exceeds packing.n_identities ({n_id})"
         )
-    gen = settings.generation
     if gen.generator == "mobilestylegan" and (gallery.generator, gallery.weights) != (
         "mobilestylegan",
         gen.weights,
@@ -45,11 +50,6 @@ def packing_errors(settings: Settings) -> list[str]:
             "latent: it needs gallery.generator mobilestylegan and generation.weights equal to "
             f"gallery.weights (got gallery.generator {gallery.generator}, gallery.weights "
             f"{gallery.weights}, generation.weights {gen.weights})"
-        )
-    if gen.generator == "mobilestylegan" and gallery.size < n_id:
-        errors.append(
-            f"packing.n_identities ({n_id}) exceeds gallery.size ({gallery.size}); generation."
-            "generator mobilestylegan gives each identity a gallery face of its own"
         )
     if settings.generation.resolution % 8:
         errors.append(

@@ -158,15 +158,15 @@ def gallery_weights():
     return by_content(S.gallery.weights, S.embedder.weights)
 
 
+# MobileStyleGAN identities start from gallery faces and keep the variants the embedder accepts
+STYLEGAN_IDENTITIES = S.generation.generator == "mobilestylegan"
+
+
 def generation_weights():
     gen = S.generation
     if STYLEGAN_IDENTITIES:
         return by_content(gen.weights)
     return by_content(f"{gen.weights}/arc2face", f"{gen.weights}/encoder", gen.base_model)
-
-
-# MobileStyleGAN identities start from gallery faces and keep the variants the embedder accepts
-STYLEGAN_IDENTITIES = S.generation.generator == "mobilestylegan"
 
 
 def for_stylegan_identities(value):

@@ -53,8 +53,6 @@ class Realised:
     latent: np.ndarray  # (512,) w of the anchor face
     embedding: np.ndarray  # the embedder's embedding of the anchor face
     cos: float  # the anchor's cosine to the packed reference
-    start_cos: float  # the nearest gallery face's, where the search began
-    calls: int  # generator calls spent
 
 
 def anchor_styles(latent: np.ndarray) -> np.ndarray:
@@ -81,7 +79,7 @@ def realise(
 
     latent = np.asarray(start, np.float32)
     best, emb = score(latent)
-    start_cos, step = best, settings.step
+    step = settings.step
     for _ in range(settings.calls - 1):
         offset = gen.latents(rng.standard_normal((1, Z_DIM)))[0] - gen.mean_w[0]
         candidate = latent + step * offset
@@ -92,7 +90,7 @@ def realise(
             step *= SHRINK
     if emb is None:  # not one call drew a face MTCNN finds: nothing to anchor the identity on
         raise RuntimeError("no face found near the packed reference")
-    return Realised(latent, emb, best, start_cos, settings.calls)
+    return Realised(latent, emb, best)
 
 
 def variant(

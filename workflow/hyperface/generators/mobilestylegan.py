@@ -150,12 +150,10 @@ class MobileStyleGANGallery:
             feeds[f"noise_{k}"] = np.asarray(value, np.float32).reshape(self.baked_noise[k].shape)
         return to_uint8(network(feeds)[0][0])
 
-    def latents(self, z: np.ndarray, psi: float | None = None) -> np.ndarray:
-        """w (n, 512) of the draws z (n, 512), pulled toward the mean w by ``psi`` (default: the
-        truncation the generator was made with)."""
-        psi = self.psi if psi is None else psi
+    def latents(self, z: np.ndarray) -> np.ndarray:
+        """w (n, 512) of the draws z (n, 512), pulled toward the mean w by the truncation."""
         w = self.mapping(np.asarray(z, np.float32).reshape(-1, Z_DIM))[0]
-        return self.mean_w + psi * (w - self.mean_w)
+        return self.mean_w + self.psi * (w - self.mean_w)
 
     def gallery_latents(self, indices: list[int], seed: int) -> np.ndarray:
         """The w of gallery faces ``indices``: the same z draws as every gallery backend."""

@@ -1,7 +1,7 @@
 """Decision thresholds measured on the faces at hand, not taken from a paper.
 
 Published thresholds are set on photos of real people; on random faces of one generator they are
-loose (SFace's 0.363 and dlib's 0.6 call 8.5 % of pairs of different random StyleGAN faces the same
+loose (the README shows the share of the demo gallery's pairs SFace's 0.363 calls the same
 person). Every gallery face is a different person, so the gallery's pairs are impostor pairs: the
 threshold that accepts a share ``far`` of them is that recogniser's threshold for these faces.
 """
