@@ -9,7 +9,6 @@ Photos: face_recognition's test images (three of one person, one of another; `ma
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from hyperface.generators.gallery import read_rgb
 from hyperface.generators.mobilestylegan import MobileStyleGANGallery, to_uint8
 from hyperface.generators.packaged import PACKAGED, copy_packaged
+from hyperface.quality import real_photos
 from hyperface.quality.judge import DlibJudge, YuNetDetector, judge_images
 from hyperface.quality.verdicts import identity_verdicts, judged_same
 from hyperface.recognition.alignment import Aligner
@@ -25,7 +25,7 @@ from hyperface.recognition.embedders import SFaceEmbedder
 from hyperface.storage.images import ARCFACE_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[1]
-PHOTOS = Path(os.environ.get("HYPERFACE_FACE_PHOTOS", REPO / ".venv" / "share" / "face-photos"))
+PHOTOS = real_photos.installed_photos()
 SAME = ["obama", "obama2", "obama3"]  # one person
 OTHER = "biden"
 
@@ -160,8 +160,6 @@ def test_a_missing_package_names_what_to_install(monkeypatch, tmp_path):
 def test_real_photos_are_paired_by_person_and_ranked(models):
     """face_recognition's photos give every genuine and impostor pair; SFace, a recogniser
     trained on real faces, ranks every genuine pair above every impostor pair (AUC 1)."""
-    from hyperface.quality import real_photos
-
     named = real_photos.person_photos(PHOTOS)
     assert {p for p, _ in named} >= {"obama", "biden"}
     assert all(path.stem[0].isalpha() for _, path in named)  # 32bit.png is left out

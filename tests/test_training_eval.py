@@ -129,6 +129,19 @@ def test_ten_fold_by_hand():
     np.testing.assert_array_equal(result.fold_far, np.zeros(10))
 
 
+def test_summary_shows_val_only_where_the_benchmark_can_measure_it():
+    row = {"model": "m", "accuracy": 0.9, "std": 0.05, "val": 0.5, "val_std": 0.1, "far": 0.001}
+    # the demo's holdout: 135 impostor pairs in nine folds, too few for a FAR of 1e-3
+    small = evaluation.summary_table([{**row, "benchmark": "holdout", "n_pairs": 300}])
+    assert small.splitlines()[-1] == "| m | holdout | 90.00 | 5.00 | - | - | 300 |  |"
+    lfw = evaluation.summary_table([{**row, "benchmark": "lfw", "n_pairs": 6000}])
+    assert (
+        lfw.splitlines()[-1]
+        == "| m | lfw | 90.00 | 5.00 | 50.00 +- 10.00 | 0.00100 | 6000 | 98.67 |"
+    )
+    assert not evaluation.val_measurable(2222) and evaluation.val_measurable(2223)
+
+
 def test_flip_fused_embeddings_sum_raw_features():
     class Fixed(torch.nn.Module):
         def forward(self, x):  # raw feature (x[0, 0] + 2, 3 x[0, -1]) of channel 0, as (unit, norm)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,12 @@ class PhotoVerdict:
         """Share of (genuine, impostor) pairs of pairs where the genuine pair is more similar."""
         diff = self.genuine[:, None] - self.impostor[None, :]
         return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def installed_photos() -> Path:
+    """The photos ``make`` unpacks into the checkout's .venv, or ``$HYPERFACE_FACE_PHOTOS``."""
+    checkout = Path(__file__).resolve().parents[3]
+    return Path(os.environ.get("HYPERFACE_FACE_PHOTOS", checkout / ".venv/share/face-photos"))
 
 
 def person_photos(folder: str | Path) -> list[tuple[str, Path]]:
@@ -75,12 +82,14 @@ def judge_photos(features: Features, people: list[str], crops: np.ndarray) -> Ph
 
 
 def table(verdicts: dict[str, PhotoVerdict]) -> str:
-    """One row per model: photos, pairs, mean genuine and impostor cosine, AUC."""
+    """One row per model: photos, pairs, mean genuine and impostor cosine, AUC - to two decimals,
+    what a handful of pairs can tell (a model retrained with another seed moves its row by
+    about 0.05)."""
     head = ("| model | photos (people) | genuine pairs | impostor pairs | mean genuine cosine | "
             "mean impostor cosine | AUC |\n|---|---:|---:|---:|---:|---:|---:|\n")  # fmt: skip
     return head + "".join(
         f"| {name} | {v.photos} ({v.people}) | {len(v.genuine)} | {len(v.impostor)} | "
-        f"{v.genuine.mean():.3f} | {v.impostor.mean():.3f} | {v.auc:.3f} |\n"
+        f"{v.genuine.mean():.2f} | {v.impostor.mean():.2f} | {v.auc:.2f} |\n"
         for name, v in verdicts.items()
     )
 
