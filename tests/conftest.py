@@ -35,9 +35,15 @@ def demo_config(**overrides) -> dict:
 
 
 def run_snakemake(
-    workdir: Path, config: dict, *args: str, check: bool = True, timeout: float = 1800
+    workdir: Path,
+    config: dict,
+    *args: str,
+    check: bool = True,
+    timeout: float = 1800,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """``snakemake -s <repo>/Snakefile -d workdir --configfile workdir/config.yaml *args``."""
+    """``snakemake -s <repo>/Snakefile -d workdir --configfile workdir/config.yaml *args``,
+    in this environment or ``env``."""
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -53,7 +59,7 @@ def run_snakemake(
         "2",
         *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"

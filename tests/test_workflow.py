@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 import yaml
 
 from hyperface.quality.verdicts import overall
+from hyperface.reports import readme
 from hyperface.settings import Settings
 from hyperface.storage import manifests, recordio
 from hyperface.storage.containers import Container
@@ -550,3 +554,55 @@ def test_the_readme_shows_what_a_fresh_demo_and_the_dry_runs_print(finished):
     made = readme.figures(readme.Run(finished, finished / "config.yaml"))
     assert set(made) == set(readme.FIGURES)
     assert readme.differences((REPO / "README.md").read_text(), made) == [], made
+
+
+# Another CPU's floating-point kernels, as near as this one can play them: torch's own kernels,
+# oneDNN and MKL held to AVX2 (no AVX-512, no AMX), OpenBLAS's Haswell kernels and OpenCV's
+# dispatch without AVX-512 or AVX-VNNI (SFace, YuNet, the alignment warp)
+OTHER_KERNELS = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "OPENCV_CPU_DISABLE": "AVX512-SKX,AVX512-CLX,AVX_VNNI",
+}
+
+
+def test_the_readme_figures_hold_under_another_cpus_kernels(finished, tmp_path):
+    """The float-sensitive stages of the demo (packing, the variation threshold, alignment and
+    everything after it: training, evaluation, the judge) re-run under other kernels, and the
+    README's figures from them within their stated bounds; the generators' images (OpenVINO,
+    byte-equal under these kernels) are kept."""
+    from safetensors.numpy import load_file
+
+    workdir = copy_workdir(finished, tmp_path / "kernels")
+    env = {**os.environ, **OTHER_KERNELS}
+    run_snakemake(workdir, DEMO, "--forcerun", "align_shard", "train", "judge", env=env)
+    targets = ["results/references.parquet", "results/variation.json"]
+    run_snakemake(workdir, DEMO, *targets, "--forcerun", "pack", "variation", env=env)
+    # the other kernels moved the numbers (else this test would show nothing)
+    refs = [
+        manifests.read_embeddings(d / "results/references.parquet") for d in (finished, workdir)
+    ]
+    assert not np.array_equal(*refs)
+    weights = [load_file(d / "results/train/model.safetensors") for d in (finished, workdir)]
+    assert any(not np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    cmd = [sys.executable, "-m", "hyperface.reports.readme", "--check", "--workdir", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--only", *readme.BOUNDS]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+
+
+def test_the_seed_bench_retrains_the_demo_model_as_the_train_rule_does(finished):
+    """hyperface.bench.seeds (what bounds the training figures) scores the demo's seed as the
+    pipeline scored the demo's own model."""
+    from hyperface.bench import seeds
+    from hyperface.quality import real_photos
+    from hyperface.settings import TrainingSettings
+
+    photos = real_photos.aligned_photos(real_photos.installed_photos())
+    training = TrainingSettings.from_section(DEMO["training"])
+    demo = pd.read_parquet(finished / "results/eval/summary.parquet").iloc[0]
+    again = seeds.scores(finished, training, DEMO["seed"], photos)
+    assert again[0] == pytest.approx(100 * demo["accuracy"])
+    assert again[1] == pytest.approx(100 * demo["std"])
